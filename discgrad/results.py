@@ -221,3 +221,43 @@ def load_benchmark(path: Path | str) -> dict:
         raise ValueError(f"{path}: lacks the top-level field 'provenance'")
     check_provenance(data["provenance"], str(path))
     return dict(data)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
+    """One line with a chapter's recorded execution time at each scale, for its first page.
+
+    The times come from ``results/bench/notebooks.json``, written by
+    ``python benchmarks/notebooks.py --scale <scale>`` (chapter 16), which executes every
+    chapter from a fresh kernel and records the wall time with the machine it ran on.
+
+    Args:
+        notebook: the chapter's file stem, e.g. ``"06_discrete_vae"``.
+        root: the results root (default :func:`results_root`).
+
+    Example:
+        >>> import json, tempfile, pathlib
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "bench").mkdir()
+        >>> entry = {"notebook": "notebooks/06_vae", "scale": "cpu", "seconds": 125.4, "cpu_count": 2}
+        >>> _ = (root / "bench" / "notebooks.json").write_text(json.dumps({"entries": [entry]}))
+        >>> chapter_cost("06_vae", root)
+        'recorded run time of this chapter: 2 min 05 s at cpu scale (2 CPU cores; results/bench/notebooks.json)'
+        >>> chapter_cost("07_other", root)
+        'no recorded run time for 07_other in results/bench/notebooks.json'
+    """
+    path = Path(root or results_root()) / "bench" / "notebooks.json"
+    if not path.exists():
+        return "no recorded run times here (results/bench/notebooks.json comes with the book's repository)"
+    entries = [e for e in _read_json(path).get("entries", []) if e.get("notebook", "").endswith("/" + notebook)]
+    by_scale = {e["scale"]: e for e in entries}
+    parts = [f"{_duration(by_scale[s]['seconds'])} at {s} scale" for s in SCALES if s in by_scale]
+    if not parts:
+        return f"no recorded run time for {notebook} in results/bench/notebooks.json"
+    cores = sorted({e.get("cpu_count") for e in entries if e.get("cpu_count")})
+    machine = f"{'/'.join(str(c) for c in cores)} CPU cores; " if cores else ""
+    return f"recorded run time of this chapter: {', '.join(parts)} ({machine}results/bench/notebooks.json)"

@@ -98,7 +98,17 @@ def pick(configs: Mapping[str, T], scale: str | None = None) -> T:
     return configs[scale]
 
 
-def describe() -> str:
-    """One line naming the scale, the device and the torch version, for a chapter's setup cell."""
+def describe(chapter: str | None = None) -> str:
+    """The scale, the device and the torch version, for a chapter's setup cell.
+
+    With ``chapter`` (the notebook's file stem), a second line gives the chapter's recorded
+    execution time at each scale (:func:`discgrad.results.chapter_cost`), so a reader knows
+    what running it costs before running it.
+    """
     device = get_device()
-    return f"scale={get_scale()}  device={device} ({device_name(device)})  torch={torch.__version__}"
+    line = f"scale={get_scale()}  device={device} ({device_name(device)})  torch={torch.__version__}"
+    if chapter is None:
+        return line
+    from discgrad.results import chapter_cost  # results imports this module
+
+    return line + "\n" + chapter_cost(chapter)
