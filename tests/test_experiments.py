@@ -180,6 +180,31 @@ def test_sampler_updates_are_the_projected_gradient():
     assert cosines["identity_std"] < cosines["identity_mean"] < 1.0  # each projection removes more
 
 
+def test_dab_sampler_sends_the_bridge_vjp_and_trains_only_the_bridge():
+    torch.manual_seed(0)
+    config = dvae.CONFIGS["smoke"]
+    logits = torch.randn(3, config["groups"], config["categories"], requires_grad=True)
+    g = torch.randn(3, config["groups"], config["categories"])
+    sampler = dvae.TopKSampler("dab", config)
+    z = sampler(logits)
+    assert ((z.sum(-1) - config["k"]) == 0).all()  # the exact k-hot sample forward
+    (z * g).sum().backward()
+    gz, u, w = sampler.last_grads["z"], sampler.last_grads["w"], sampler.last_w
+    assert not torch.equal(w, logits.detach().reshape(w.shape))  # noise on in training
+    w_ = w.clone().requires_grad_(True)
+    expected, = torch.autograd.grad(sampler.layer.bridge(w_), w_, gz)
+    torch.testing.assert_close(u, expected)  # the bridge's vector-Jacobian product
+    assert all(p.grad is None for p in sampler.parameters())  # the task loss skips the bridge
+    sampler.layer.bridge_loss.backward()
+    assert all(p.grad is not None for p in sampler.parameters())
+    torch.testing.assert_close(logits.grad.reshape(u.shape), u)  # ... and never reaches the logits
+    hard = sampler.layer.hard_fn(w)
+    assert float(dvae.imitation_error(hard, hard)) == 0.0
+    constant = hard.mean(0).expand_as(hard)  # the best constant predictor scores 1
+    assert float(dvae.imitation_error(constant, hard)) == pytest.approx(1.0)
+    assert float(dvae.imitation_error(constant + 0.1, hard)) > 1.0
+
+
 def test_cosine_counts_no_update_as_zero_and_skips_no_signal():
     g = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
     u = torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
@@ -204,12 +229,12 @@ def test_eval_samples_are_k_hot_and_use_the_given_noise():
 def test_l2x_relaxations_and_eval_selection():
     torch.manual_seed(0)
     config, k = l2x.CONFIGS["smoke"], 3
-    scores = torch.randn(4, 10)
+    scores = torch.randn(4, config["positions"])  # the DAB bridge takes d scores
     for method in l2x.METHODS:
         selector = l2x.Selector(method, k, config)
         z = selector(scores)
         assert z.shape == scores.shape and (z >= 0).all()
-        if method in ("identity", "identity_std", "imle"):
+        if method in ("identity", "identity_std", "imle", "dab"):
             assert torch.equal(z.sum(1), torch.full((4,), float(k))) and set(z.unique().tolist()) <= {0.0, 1.0}
         elif method == "softsub":  # successive softmaxes: total mass k (an entry may exceed 1)
             torch.testing.assert_close(z.sum(1), torch.full((4,), float(k)))
@@ -217,6 +242,25 @@ def test_l2x_relaxations_and_eval_selection():
             assert (z <= 1 + 1e-6).all() and ((z.sum(1) >= 1 - 1e-5) & (z.sum(1) <= k + 1e-5)).all()
         selector.eval()
         assert torch.equal(selector(scores), l2x.TopK(k)(scores))
+
+
+def test_l2x_dab_selector_sends_the_bridge_vjp():
+    torch.manual_seed(0)
+    config, k = l2x.CONFIGS["smoke"], 3
+    selector = l2x.Selector("dab", k, config)
+    scores = torch.randn(4, config["positions"], requires_grad=True)
+    seen = {}
+    selector.layer.register_forward_pre_hook(lambda mod, args: seen.update(w=args[0].detach()))
+    z = selector(scores)
+    assert torch.equal(z, l2x.TopK(k)(seen["w"])) and not torch.equal(seen["w"], scores.detach())
+    g = torch.randn_like(z)
+    (z * g).sum().backward()
+    w = seen["w"].clone().requires_grad_(True)
+    expected, = torch.autograd.grad(selector.layer.bridge(w), w, g)
+    torch.testing.assert_close(scores.grad, expected)  # the noise is a shift: dw/dscores = 1
+    assert all(p.grad is None for p in selector.parameters())
+    result = l2x.run("dab", "smoke", seed=0, k=k, max_steps=2)
+    assert {"test_bridge_error", "test_bridge_topk_match", "train_bridge_error"} <= set(result["metrics"])
 
 
 def test_predictor_sees_only_the_selected_positions():
@@ -267,3 +311,13 @@ def test_findings_reject_incomplete_results():
         if run["method"] == "identity_std":
             run["metrics"]["test_nelbo"] += 10.0
     assert dvae.findings(swapped)["std_beats_imle"] is False
+    for run in swapped:
+        if run["method"] == "dab":
+            run["metrics"]["test_bridge_error"] = 0.05
+    assert dvae.findings(swapped)["dab_bridge_imperfect"] is False
+    runs = load_results(ROOT / "results" / "cpu" / "l2x.json")["runs"]
+    swapped = json.loads(json.dumps(runs))
+    for run in swapped:
+        if run["method"] == "dab":
+            run["metrics"]["test_bridge_topk_match"] = 0.95
+    assert l2x.findings(swapped)["dab_bridge_rough"] is False

@@ -49,6 +49,32 @@ def test_identity_without_projection_sends_gradient_to_positives_only():
     assert (scores.grad[positive == 0] != 0).any()  # Blackbox also moves negatives
 
 
+def test_dab_layer_sends_the_bridge_vjp_and_reports_its_imitation(tmp_path):
+    torch.manual_seed(2)
+    layer = retrieval.make_layer("dab", 10)
+    scores = torch.randn(8, 10, requires_grad=True)
+    positive = (torch.rand(8, 10) < 0.4).float()
+    ranks = layer(scores)
+    assert torch.equal(ranks, Ranking()(scores))  # the exact ranks forward
+    recall_loss(ranks, positive).sum().backward()
+    g = torch.autograd.grad(recall_loss(Identity(Ranking())(scores), positive).sum(), scores)[0]
+    s_ = scores.detach().clone().requires_grad_(True)
+    expected, = torch.autograd.grad(layer.bridge(s_), s_, -g)  # dL/dranks = -dL/dscores for Identity
+    torch.testing.assert_close(scores.grad, expected)
+    assert (scores.grad[positive == 0] != 0).any()  # dense: negatives move too
+    assert all(p.grad is None for p in layer.parameters())
+    layer.bridge_loss.backward()
+    assert all(p.grad is not None for p in layer.parameters())
+    # the rank correlation of a bridge output: 1 for the ranks themselves, -1 reversed
+    r = Ranking()(scores.detach())
+    assert float(retrieval.spearman(r, r)) == pytest.approx(1.0)
+    assert float(retrieval.spearman(-r, r)) == pytest.approx(-1.0)
+    result = retrieval.run("dab", "smoke", seed=0, max_steps=2)
+    assert {"test_bridge_error", "test_bridge_spearman", "train_bridge_error"} <= set(result["metrics"])
+    # the untrained embedding of a run's seed is the one run() starts from
+    assert retrieval.untrained_recall([result])[2] == 1
+
+
 def test_batch_scores_and_recall_at_k():
     z = torch.nn.functional.normalize(torch.randn(6, 4), dim=1)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
@@ -75,7 +101,7 @@ def test_each_scale_has_one_config_with_the_same_keys():
 
 
 @pytest.mark.parametrize("scale", SCALES)
-@pytest.mark.parametrize("method", ["identity_none", "identity_norm_margin", "blackbox"])
+@pytest.mark.parametrize("method", ["identity_none", "identity_norm_margin", "blackbox", "dab"])
 def test_every_config_runs_one_step(method, scale, tmp_path):
     # the gpu config is exercised here on the CPU: no GPU run has been made for chapter 9
     result = retrieval.run(method, scale, seed=0, max_steps=1)
@@ -113,5 +139,9 @@ def test_committed_cpu_results_carry_provenance_and_agree_with_the_chapter():
         if run["method"] == "identity_none":
             run["metrics"]["recall@1"] = 0.9
     assert retrieval.findings(swapped)["none_below_every_projection"] is False
+    for run in swapped:
+        if run["method"] == "dab":
+            run["metrics"]["test_bridge_spearman"] = 0.8
+    assert retrieval.findings(swapped)["dab_bridge_fails_to_rank"] is False
     with pytest.raises(ValueError, match="lack the methods"):
         retrieval.findings([])

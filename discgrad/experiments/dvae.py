@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from discgrad.data.digits import load_binary_digits
-from discgrad.estimators import IMLE, GumbelSoftmax, Identity, ScoreFunction
+from discgrad.estimators import DAB, IMLE, GumbelSoftmax, Identity, ScoreFunction
 from discgrad.estimators._base import check_input
 from discgrad.losses import bernoulli_reconstruction, kl_softmax_uniform
 from discgrad.models import MLP
@@ -45,7 +45,10 @@ NAME = "dvae"
 #: P_norm / P_std on Sum-of-Gamma-perturbed logits; ``imle``: I-MLE (lambda = 10) with the
 #: same noise; ``gumbel_st``: the relaxed top-k of Xie and Ermon (2019) with exact k-hot
 #: samples forward (straight-through Gumbel); ``score_function``: REINFORCE on the
-#: k-subset drawn by Gumbel top-k, with a leave-one-out baseline over 4 samples.
+#: k-subset drawn by Gumbel top-k, with a leave-one-out baseline over 4 samples; ``dab``:
+#: differentiable approximation bridges (Ramapuram and Webb 2019) on the same
+#: Sum-of-Gamma-perturbed logits: the exact top-k forward, backward through a bridge that
+#: imitates top-k on each group (see :func:`make_bridge`), trained online by its own loss.
 METHODS: dict[str, dict] = {
     "identity": {"estimator": "identity", "projection": None, "noise": "sog"},
     "identity_mean": {"estimator": "identity", "projection": "mean", "noise": "sog"},
@@ -54,7 +57,40 @@ METHODS: dict[str, dict] = {
     "imle": {"estimator": "imle", "lam": 10.0, "noise": "sog"},
     "gumbel_st": {"estimator": "gumbel_st", "tau": 1.0, "noise": "gumbel"},
     "score_function": {"estimator": "score_function", "n_samples": 4, "baseline": "loo", "noise": "gumbel"},
+    "dab": {"estimator": "dab", "bridge_hidden": [128, 128], "bridge_weight": 1.0, "noise": "sog"},
 }
+
+
+def make_bridge(n_in: int, n_out: int, hidden: Sequence[int]) -> nn.Module:
+    """The bridge of every DAB run of Part III: an MLP with tanh hidden layers.
+
+    Chosen up front, not tuned: the bridge of chapter 5 (two tanh hidden layers of 128),
+    a small smooth network of the kind Ramapuram and Webb (2019) use, so that its
+    vector-Jacobian product is nonzero everywhere. It acts on one solver instance (a
+    group of logits, a score vector) at a time, as the solver does.
+
+    Example:
+        >>> make_bridge(8, 8, [128, 128])(torch.zeros(3, 8)).shape
+        torch.Size([3, 8])
+    """
+    return MLP(n_in, list(hidden), n_out, activation=nn.Tanh)
+
+
+def imitation_error(fit: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
+    """The bridge's mean squared error per entry, relative to the best constant predictor.
+
+    ``mean((fit - hard)^2) / mean((hard - mean(hard))^2)`` with the means over the rows:
+    0 is a perfect imitation, 1 is no better than predicting the mean output (for a
+    k-hot output of ``N`` entries, ``k/N`` everywhere).
+
+    Example:
+        >>> hard = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> float(imitation_error(torch.full((2, 2), 0.5), hard)), float(imitation_error(hard, hard))
+        (1.0, 0.0)
+    """
+    hard = hard.reshape(-1, hard.shape[-1])
+    fit = fit.reshape(hard.shape)
+    return (fit - hard).pow(2).mean() / (hard - hard.mean(0)).pow(2).mean().clamp_min(1e-12)
 
 #: One config per scale (design section 3); nothing else changes between scales. The gpu
 #: config uses the latent and encoder of the authors' public notebook (20 groups of 20,
@@ -167,6 +203,9 @@ class TopKSampler(nn.Module):
                               s=config["sog_terms"])
         elif self.estimator == "gumbel_st":
             self.layer = GumbelSoftmax(tau=spec["tau"], hard=True, k=k)
+        elif self.estimator == "dab":
+            n = config["categories"]
+            self.layer = DAB(TopK(k), make_bridge(n, n, spec["bridge_hidden"]), weight=spec["bridge_weight"])
         else:
             self.layer = SubsetScoreFunction(k, spec["n_samples"], spec["baseline"])
         self.last_grads: dict[str, torch.Tensor] = {}
@@ -175,11 +214,11 @@ class TopKSampler(nn.Module):
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         shape, n = logits.shape, logits.shape[-1]
         w = logits.reshape(-1, n)  # one row per group: (B * M, N)
-        if self.estimator == "identity" and self.training:
+        if self.estimator in ("identity", "dab") and self.training:
             eps = perturbation(self.config, "sog", w.shape, w.device)
             w = w + eps.to(w.dtype)  # noise before the projection
         self.last_w = w.detach()
-        z = self.layer(w)  # Identity(TopK(k), P), IMLE, GumbelSoftmax or SF
+        z = self.layer(w)  # Identity(TopK(k), P), IMLE, GumbelSoftmax, DAB or SF
         if torch.is_grad_enabled() and w.requires_grad:
             w.register_hook(lambda grad: self._keep("w", grad))
             z.register_hook(lambda grad: self._keep("z", grad))
@@ -252,7 +291,8 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
     data = load_binary_digits(device=device)
     model = DiscreteVAE(data.x_train.shape[1], config["groups"], config["categories"], config["hidden"]).to(device)
     sampler = TopKSampler(method, config)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    # the bridge (DAB only; the other samplers have no parameters) trains with the model
+    optimiser = torch.optim.Adam([*model.parameters(), *sampler.parameters()], lr=config["lr"])
     shuffled = ShuffledBatches(len(data.x_train), config["batch_size"], config["epochs"], max_steps, device)
     epochs = shuffled.epochs
 
@@ -273,6 +313,11 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
             recon = bernoulli_reconstruction(model.decode(z), x)
             loss = (recon + kl).mean()
             report = {"loss": float(loss.detach())}
+            if sampler.estimator == "dab":  # the bridge learns only from its own loss
+                loss = loss + sampler.layer.bridge_loss
+                with torch.no_grad():
+                    w = sampler.last_w
+                    report["bridge_error"] = float(imitation_error(sampler.layer.bridge(w), TopK(config["k"])(w)))
         loss.backward()
         optimiser.step()
         if sampler.last_grads:
@@ -288,8 +333,16 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
         logits = model.encode(data.x_test)
         z = sampler.sample(logits, test_noise)
         recon, kl = reconstruction(model, z, data.x_test), kl_softmax_uniform(logits)
-        return {"test_nelbo": float((recon + kl).mean()), "test_reconstruction": float(recon.mean()),
-                "test_kl": float(kl.mean())}
+        out = {"test_nelbo": float((recon + kl).mean()), "test_reconstruction": float(recon.mean()),
+               "test_kl": float(kl.mean())}
+        if sampler.estimator == "dab":  # how well the bridge imitates top-k on test inputs
+            n = config["categories"]
+            w = (logits + test_noise).reshape(-1, n)
+            fit_w, hard = sampler.layer.bridge(w), z.reshape(-1, n)
+            out["test_bridge_error"] = float(imitation_error(fit_w, hard))
+            k = config["k"]
+            out["test_bridge_topk_match"] = float((TopK(k)(fit_w) == hard).all(-1).double().mean())
+        return out
 
     history = fit(step, batches, epochs, evaluate, modules=[model, sampler], desc=f"dvae {method} seed {seed}")
     history = dict(history)
@@ -297,6 +350,9 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
                "test_kl": history["test_kl"][-1], "train_loss": history["train_loss"][-1]}
     if "train_cosine" in history:
         metrics["train_cosine"] = sum(history["train_cosine"]) / len(history["train_cosine"])
+    for name in ("test_bridge_error", "test_bridge_topk_match", "train_bridge_error"):
+        if name in history:
+            metrics[name] = history[name][-1]
     settings = {**config, **{k: v for k, v in METHODS[method].items()}, "steps": shuffled.steps}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
@@ -315,7 +371,10 @@ FINDINGS: dict[str, dict[str, bool]] = {
             "mean_no_better_than_none": True, "scale_projections_beat_the_others": True,
             "kl_explains_the_gap": True, "kl_near_maximum_without_scale": True,
             "unnormalised_reconstruction_no_better": True, "sog_methods_beat_gumbel_methods": True,
-            "std_cosine_small": False, "std_cosine_near_0.8": True, "imle_cosine_small": True},
+            "std_cosine_small": False, "std_cosine_near_0.8": True, "imle_cosine_small": True,
+            "dab_on_par_with_std": True, "dab_beats_imle": True, "dab_beats_gumbel_methods": True,
+            "dab_bridge_imitates_topk": True, "dab_bridge_imperfect": True,
+            "dab_cosine_below_std": True, "dab_kl_far_below_maximum": True},
     "gpu": {"std_beats_imle": True, "std_best_projection": True},
 }
 
@@ -342,9 +401,18 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
       top-k with straight-through and the score function;
     * ``std_cosine_small``: the mean training cosine of P_std is below :data:`COSINE_SMALL`;
       ``std_cosine_near_0.8``: it lies in ``[0.7, 0.9]``; ``imle_cosine_small``: I-MLE's is
-      below 0.15.
+      below 0.15;
+    * DAB: ``dab_on_par_with_std`` (neither better nor worse than P_std), ``dab_beats_imle``,
+      ``dab_beats_gumbel_methods`` (better than the relaxed top-k with straight-through and
+      the score function); ``dab_bridge_imitates_topk``: the bridge's final test imitation
+      error (:func:`imitation_error`) is below 0.25 and the top-k of its output is the
+      sample's in more than 90 % of the test groups; ``dab_bridge_imperfect``: that error
+      is above 0.1 (the bridge's output is not k-hot); ``dab_cosine_below_std``: DAB's
+      mean training cosine is lower than P_std's; ``dab_kl_far_below_maximum``: DAB's test
+      KL is below 20 % of ``M log N``.
     """
-    s = summarize(runs, ("test_nelbo", "test_kl", "test_reconstruction", "train_cosine"))
+    s = summarize(runs, ("test_nelbo", "test_kl", "test_reconstruction", "train_cosine",
+                         "test_bridge_error", "test_bridge_topk_match"))
     missing = [m for m in METHODS if (m,) not in s]
     if missing:
         raise ValueError(f"the runs lack the methods {missing}")
@@ -375,6 +443,15 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
         "std_cosine_small": mean("identity_std", "train_cosine") < COSINE_SMALL,
         "std_cosine_near_0.8": 0.7 <= mean("identity_std", "train_cosine") <= 0.9,
         "imle_cosine_small": mean("imle", "train_cosine") < 0.15,
+        "dab_on_par_with_std": compare(nelbo["dab"], nelbo["identity_std"]) == "on par",
+        "dab_beats_imle": compare(nelbo["dab"], nelbo["imle"]) == "better",
+        "dab_beats_gumbel_methods": all(
+            compare(nelbo["dab"], nelbo[b]) == "better" for b in ("gumbel_st", "score_function")),
+        "dab_bridge_imitates_topk": mean("dab", "test_bridge_error") < 0.25
+        and mean("dab", "test_bridge_topk_match") > 0.9,
+        "dab_bridge_imperfect": mean("dab", "test_bridge_error") > 0.1,
+        "dab_cosine_below_std": mean("dab", "train_cosine") < mean("identity_std", "train_cosine"),
+        "dab_kl_far_below_maximum": mean("dab", "test_kl") < 0.2 * kl_max,
     }
 
 

@@ -32,13 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from discgrad.estimators import Blackbox, Identity
+from discgrad.estimators import DAB, Blackbox, Identity
 from discgrad.losses import recall_loss
 from discgrad.models import MLP
 from discgrad.scale import get_device, pick
 from discgrad.solvers import Ranking
 from discgrad.train import fit, seed_everything
 
+from .dvae import imitation_error, make_bridge
 from .runner import Experiment, compare, main, summarize
 
 NAME = "retrieval"
@@ -54,13 +55,21 @@ KS = (1, 2, 4, 8)
 MARGIN = 0.1
 
 #: The methods: Identity with each projection, without (``identity_<p>``) and with the noise
-#: margin (``identity_<p>_margin``), and Blackbox with lambda = 0.2 (Sahoo et al. 2023, table 5).
+#: margin (``identity_<p>_margin``), Blackbox with lambda = 0.2 (Sahoo et al. 2023, table 5),
+#: and DAB (Ramapuram and Webb 2019): the exact ranks forward, backward through a bridge that
+#: imitates the ranking of one query's ``n`` scores (:func:`discgrad.experiments.dvae.make_bridge`,
+#: ``n -> 128 -> 128 -> n``, tanh), trained online by its own loss.
 METHODS: dict[str, dict] = {
     **{f"identity_{p}{m}": {"estimator": "identity", "projection": None if p == "none" else p,
                             "margin": bool(m)}
        for p in ("none", "mean", "norm", "std") for m in ("", "_margin")},
     "blackbox": {"estimator": "blackbox", "lam": 0.2, "margin": False},
+    "dab": {"estimator": "dab", "bridge_hidden": [128, 128], "bridge_weight": 1.0, "margin": False},
 }
+
+#: Test batches (of the training batch's shape, on the test classes) on which the bridge's
+#: imitation of the ranking is measured after every epoch.
+BRIDGE_TEST_BATCHES = 10
 
 #: One config per scale (design section 3); nothing else changes between scales.
 CONFIGS: dict[str, dict] = {
@@ -170,6 +179,8 @@ def make_layer(method: str, n: int) -> nn.Module:
     spec = METHODS[method]
     if spec["estimator"] == "blackbox":
         return Blackbox(Ranking(), lam=spec["lam"])
+    if spec["estimator"] == "dab":
+        return DAB(Ranking(), make_bridge(n, n, spec["bridge_hidden"]), weight=spec["bridge_weight"])
     noise = margin_for(spec["projection"], n) if spec["margin"] else 0.0
     return Identity(Ranking(), projection=spec["projection"], noise=noise)
 
@@ -191,6 +202,22 @@ def recall_at(z: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = KS) -> 
     top = sim.topk(min(max(ks), len(z) - 1), dim=1).indices  # K >= n - 1: every other image
     hit = (labels[top] == labels[:, None])
     return {f"recall@{k}": float(hit[:, :k].any(1).float().mean()) for k in ks}
+
+
+def spearman(fit: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of the rank correlation between a bridge's output and the true ranks.
+
+    The bridge's output is read as ranks (small = first): its own ranking is
+    ``Ranking()(-fit)``, compared with ``ranks`` by Pearson's correlation, row by row.
+
+    Example:
+        >>> ranks = torch.tensor([[1.0, 2.0, 3.0]])
+        >>> round(float(spearman(torch.tensor([[0.9, 2.5, 2.4]]), ranks)), 4), round(float(spearman(-ranks, ranks)), 4)
+        (0.5, -1.0)
+    """
+    own = Ranking()(-fit)
+    a, b = own - own.mean(-1, keepdim=True), ranks - ranks.mean(-1, keepdim=True)
+    return ((a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1))).mean()
 
 
 def class_batch(y: torch.Tensor, per_class: int, generator: torch.Generator) -> torch.Tensor:
@@ -217,7 +244,10 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
         the arguments of :func:`discgrad.results.record_run`; ``history`` holds per epoch
         ``train_loss``, ``train_grad_density`` (the share of score entries that receive a
         nonzero gradient), ``train_grad_negative_share`` (the share of the gradient's
-        absolute mass on negative items), the test ``recall@K`` and ``epoch_time_s``.
+        absolute mass on negative items), the test ``recall@K`` and ``epoch_time_s``; for
+        DAB also ``train_bridge_error`` and, on :data:`BRIDGE_TEST_BATCHES` fixed batches of
+        the test classes, ``test_bridge_error`` (:func:`~discgrad.experiments.dvae.imitation_error`)
+        and ``test_bridge_spearman`` (:func:`spearman`).
     """
     config = pick(CONFIGS, scale)
     if method not in METHODS:
@@ -229,7 +259,12 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
     model = Embedder(config["hidden"], config["embed_dim"]).to(device)
     n_batch = config["per_class"] * len(TRAIN_CLASSES)
     layer = make_layer(method, n_batch - 1)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    # the bridge (DAB only; the other layers have no parameters) trains with the model
+    optimiser = torch.optim.Adam([*model.parameters(), *layer.parameters()], lr=config["lr"])
+    dab = METHODS[method]["estimator"] == "dab"
+    if dab:  # fixed test batches for the bridge, drawn without touching the training generator
+        test_gen = torch.Generator().manual_seed(10_000 + seed)
+        bridge_test = [class_batch(data.y_test, config["per_class"], test_gen) for _ in range(BRIDGE_TEST_BATCHES)]
     epochs, per_epoch = config["epochs"], config["steps_per_epoch"]
     if max_steps is not None:
         epochs = min(epochs, math.ceil(max_steps / per_epoch))
@@ -250,22 +285,34 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
         ranks = layer(scores)
         # one query = one solver instance: sum over queries (see recall_loss)
         loss = recall_loss(ranks, positive).sum()
+        report = {"loss": float(loss.detach()) / len(idx)}
+        if dab:  # the bridge learns only from its own loss
+            loss = loss + layer.bridge_loss
+            with torch.no_grad():
+                report["bridge_error"] = float(imitation_error(layer.bridge(scores), ranks))
         loss.backward()
         optimiser.step()
         g = scores.grad
         density = float((g != 0).float().mean())
         mass = g.abs().sum()
         negative_share = float((g.abs() * (1 - positive)).sum() / mass) if mass > 0 else 0.0
-        return {"loss": float(loss.detach()) / len(idx), "grad_density": density,
-                "grad_negative_share": negative_share}
+        return {**report, "grad_density": density, "grad_negative_share": negative_share}
 
     def evaluate():
-        return recall_at(model(data.x_test), data.y_test)
+        out = recall_at(model(data.x_test), data.y_test)
+        if dab:  # how well the bridge imitates the ranking on batches of the test classes
+            scores = torch.cat([batch_scores(model(data.x_test[i]), data.y_test[i])[0] for i in bridge_test])
+            fit_, ranks = layer.bridge(scores), Ranking()(scores)
+            out["test_bridge_error"] = float(imitation_error(fit_, ranks))
+            out["test_bridge_spearman"] = float(spearman(fit_, ranks))
+        return out
 
     history = dict(fit(step, batches, epochs, evaluate, modules=[model, layer],
                        desc=f"retrieval {method} seed {seed}"))
     metrics = {name: history[name][-1] for name in (*(f"recall@{k}" for k in KS), "train_loss",
-                                                    "train_grad_density", "train_grad_negative_share")}
+                                                    "train_grad_density", "train_grad_negative_share",
+                                                    "train_bridge_error", "test_bridge_error",
+                                                    "test_bridge_spearman") if name in history}
     settings = {**config, **METHODS[method], "steps": steps_done, "batch_size": n_batch,
                 "noise": getattr(layer, "noise", 0.0)}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
@@ -279,7 +326,9 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
 FINDINGS: dict[str, dict] = {
     "cpu": {"none_below_every_projection": True, "best_identity_vs_blackbox": "better",
             "margin_never_helps": True, "none_gradient_only_on_positives": True,
-            "blackbox_gradient_on_negatives": True},
+            "blackbox_gradient_on_negatives": True,
+            "dab_bridge_fails_to_rank": True, "dab_vs_best_identity": "worse", "dab_vs_blackbox": "better",
+            "dab_vs_untrained": "on par", "dab_recall_falls_after_epoch_1": True, "dab_gradient_dense": True},
     "gpu": {"none_below_every_projection": True, "none_gradient_only_on_positives": True},
 }
 
@@ -302,9 +351,19 @@ def findings(runs: Sequence[Mapping]) -> dict:
     * ``none_gradient_only_on_positives``: with Identity without projection no gradient
       reaches a negative item's score (``train_grad_negative_share`` is 0 in every run);
     * ``blackbox_gradient_on_negatives``: Blackbox sends at least a fifth of its gradient
-      mass to negative items (mean over seeds).
+      mass to negative items (mean over seeds);
+    * DAB: ``dab_bridge_fails_to_rank``: the bridge's final test imitation error is above
+      0.9 (no better than predicting the mean rank, 1) and its rank correlation with the
+      true ranks below 0.1 in absolute value (means over seeds); ``dab_vs_best_identity``,
+      ``dab_vs_blackbox``, ``dab_vs_untrained``: ``compare`` of DAB's Recall@1 with the best
+      Identity variant's, Blackbox's, and that of the same seeds' embeddings before any
+      training (:func:`untrained_recall`); ``dab_recall_falls_after_epoch_1``: in every run
+      DAB's final Recall@1 is below its Recall@1 after the first epoch;
+      ``dab_gradient_dense``: every score gets a gradient (mean density above 0.99) and more
+      than half of its mass is on negative items.
     """
-    s = summarize(runs, (*(f"recall@{k}" for k in KS), "train_grad_negative_share"))
+    s = summarize(runs, (*(f"recall@{k}" for k in KS), "train_grad_negative_share", "train_grad_density",
+                         "test_bridge_error", "test_bridge_spearman"))
     missing = [m for m in METHODS if (m,) not in s]
     if missing:
         raise ValueError(f"the runs lack the methods {missing}")
@@ -315,7 +374,8 @@ def findings(runs: Sequence[Mapping]) -> dict:
     def cmp(a, b):
         return compare(r1(a), r1(b), lower_is_better=False)
 
-    identities = [m for m in METHODS if m != "blackbox"]
+    identities = [m for m in METHODS if m.startswith("identity")]
+    dab_runs = [r for r in runs if r["method"] == "dab"]
     best = max(identities, key=lambda m: r1(m)[0])
     return {
         "none_below_every_projection": all(cmp("identity_none", m) == "worse" for m in PROJECTED),
@@ -325,7 +385,37 @@ def findings(runs: Sequence[Mapping]) -> dict:
         "none_gradient_only_on_positives": all(r["metrics"]["train_grad_negative_share"] == 0
                                                for r in runs if r["method"] == "identity_none"),
         "blackbox_gradient_on_negatives": s[("blackbox",)]["train_grad_negative_share"][0] >= 0.2,
+        "dab_bridge_fails_to_rank": s[("dab",)]["test_bridge_error"][0] > 0.9
+        and abs(s[("dab",)]["test_bridge_spearman"][0]) < 0.1,
+        "dab_vs_best_identity": cmp("dab", best),
+        "dab_vs_blackbox": cmp("dab", "blackbox"),
+        "dab_vs_untrained": compare(r1("dab"), untrained_recall(dab_runs), lower_is_better=False),
+        "dab_recall_falls_after_epoch_1": all(r["history"]["recall@1"][-1] < r["history"]["recall@1"][0]
+                                              for r in dab_runs),
+        "dab_gradient_dense": s[("dab",)]["train_grad_density"][0] > 0.99
+        and s[("dab",)]["train_grad_negative_share"][0] > 0.5,
     }
+
+
+def untrained_recall(runs: Sequence[Mapping], k: int = 1) -> tuple[float, float, int]:
+    """Recall@k of the embeddings of ``runs``' seeds and settings *before* any training.
+
+    :func:`run` seeds the generators, then builds the :class:`Embedder`; this builds the
+    same initial network per run and evaluates it on the test classes. Returns
+    ``(mean, std, n)`` over the runs, the form :func:`~discgrad.experiments.runner.compare` takes.
+    """
+    from .runner import mean_std
+    from discgrad.train import seed_everything
+
+    values = []
+    for r in runs:
+        c = r["settings"]
+        data = load_retrieval_digits(c["shift"], c["pixel_noise"])
+        seed_everything(r["seed"])
+        model = Embedder(c["hidden"], c["embed_dim"])
+        with torch.no_grad():
+            values.append(recall_at(model(data.x_test), data.y_test, ks=(k,))[f"recall@{k}"])
+    return (*mean_std(values), len(values))
 
 
 EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run,
