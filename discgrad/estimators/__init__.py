@@ -4,7 +4,7 @@ Sign convention: ``sign = +1`` for a max solver, ``-1`` for a min solver (a min 
 ``w`` is a max solver on ``-w``). ``layer.solver_calls`` counts solver invocations, a call
 on ``n`` stacked copies of the batch counting ``n``.
 
-Book: chapter 2 (the baseline zoo), chapter 3 (Identity), chapter 5 (DAB).
+Book: chapter 2 (the baseline zoo), chapter 3 (Identity), chapter 5 (DAB), chapter 15 (RELAX).
 """
 from discgrad.estimators.blackbox import Blackbox
 from discgrad.estimators.dab import DAB
@@ -12,6 +12,7 @@ from discgrad.estimators.gumbel_softmax import GumbelSoftmax
 from discgrad.estimators.identity import Identity
 from discgrad.estimators.imle import IMLE
 from discgrad.estimators.perturbed import FenchelYoungLoss, Perturbed
+from discgrad.estimators.relax import RELAX
 from discgrad.estimators.score_function import ScoreFunction
 from discgrad.estimators.straight_through import StraightThrough
 
@@ -24,5 +25,6 @@ __all__ = [
     "StraightThrough",
     "GumbelSoftmax",
     "ScoreFunction",
+    "RELAX",
     "DAB",
 ]

@@ -7,7 +7,16 @@ one config per scale, ``run(method, scale, seed) -> dict`` and a command line::
 recording with provenance, summaries for the chapters' tables).
 
 * :mod:`discgrad.experiments.dvae`: a discrete VAE with a top-k sampler (chapter 6);
-* :mod:`discgrad.experiments.l2x`: learning to explain, on a synthetic task (chapter 7).
+* :mod:`discgrad.experiments.l2x`: learning to explain, on a synthetic task (chapter 7);
+* :mod:`discgrad.experiments.graph_matching`: keypoint matching (chapter 8);
+* :mod:`discgrad.experiments.retrieval`: retrieval with a recall loss (chapter 9);
+* :mod:`discgrad.experiments.globe_tsp`: the globe TSP (chapter 10);
+* :mod:`discgrad.experiments.warcraft`: Warcraft-like shortest paths (chapter 11);
+* :mod:`discgrad.experiments.sorting`: DAB, neural sequence sorting (chapter 12);
+* :mod:`discgrad.experiments.dab_classification`: DAB, classification through top-k (chapter 13);
+* :mod:`discgrad.experiments.dab_autoencoder`: DAB, discrete representations (chapter 14);
+* :mod:`discgrad.experiments.dab_vae`: DAB, density estimation against RELAX (chapter 15);
+* :mod:`discgrad.experiments.overview`: every method on every task (chapter 17).
 """
 from .runner import Experiment, compare, mean_curves, mean_std, run_all, summarize
 
