@@ -1,0 +1,138 @@
+"""What the benchmark scripts share: one timing loop, the growth exponent, and provenance.
+
+Every script in ``benchmarks/`` times its contenders with :func:`race` (median of rounds
+that call every contender once in turn, so that a change of load on a shared machine hits
+them alike) and writes ``results/bench/<name>.json`` with the block of
+:func:`bench_provenance` (the fields of :func:`discgrad.results.provenance`, scale
+``"bench"``, plus threads, cores and the load average before and after the run).
+"""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import scipy
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+try:
+    import discgrad  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(ROOT))
+
+from discgrad.results import provenance  # noqa: E402
+
+
+CLOCKS = ("cpu", "wall")
+
+
+def race(fns: Mapping[str, Callable[[], object]], repeats: int, clock: str = "cpu") -> tuple[dict, dict, dict, dict]:
+    """Median and minimum time in seconds of each function on ``clock``, its output, and its median wall time.
+
+    One warm-up call each, then ``repeats`` rounds that call every function once in turn,
+    so that a change of load on a shared machine hits all contenders alike.
+
+    ``clock="cpu"`` measures the CPU time (:func:`time.process_time`: the CPU seconds of
+    this process, all its threads added), for a machine shared with other processes: there
+    the scheduler suspends a call that outlasts its time slice, which inflates the wall
+    time of long calls much more than that of short ones and so distorts the ratios between
+    them; the CPU time does not count the suspension. Use it with one thread
+    (``--threads 1``): with more, it adds the threads' times up. ``clock="wall"``
+    (:func:`time.perf_counter`) is the right measure on a quiet machine, with any number of
+    threads. The median wall time is returned in either case.
+
+    Example:
+        >>> cpu, cpu_min, outputs, wall = race({"a": lambda: 1, "b": lambda: 2}, repeats=3)
+        >>> sorted(cpu), outputs
+        (['a', 'b'], {'a': 1, 'b': 2})
+        >>> all(cpu_min[k] <= cpu[k] for k in cpu) and sorted(wall) == ['a', 'b']
+        True
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    outputs = {name: fn() for name, fn in fns.items()}
+    cpu = {name: [] for name in fns}
+    wall = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
+    main = cpu if clock == "cpu" else wall
+    return ({name: statistics.median(t) for name, t in main.items()}, {name: min(t) for name, t in main.items()},
+            outputs, {name: statistics.median(t) for name, t in wall.items()})
+
+
+CLOCK_DOC = {"cpu": "process CPU time (time.process_time), median over the rounds",
+             "wall": "wall time (time.perf_counter), median over the rounds"}
+
+
+def clock_time(clock: str) -> Callable[[], float]:
+    """The timer of ``clock``: :func:`time.process_time` or :func:`time.perf_counter`."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    return time.process_time if clock == "cpu" else time.perf_counter
+
+
+def add_common_arguments(parser) -> None:
+    """``--threads`` and ``--clock``, the same in every script."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--clock", choices=CLOCKS, default="cpu",
+                        help="cpu: process CPU time, for a shared machine, with --threads 1; "
+                             "wall: wall time, for a quiet machine")
+
+
+def growth_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
+    """The slope ``p`` of the least-squares line through ``(log size, log seconds)``.
+
+    ``seconds ~ size ** p``: ``p = 1`` is linear growth, ``p = 2`` quadratic.
+
+    Example:
+        >>> round(growth_exponent([10, 20, 40], [1.0, 4.0, 16.0]), 6)
+        2.0
+    """
+    if len(sizes) != len(seconds) or len(sizes) < 2:
+        raise ValueError("need at least two (size, seconds) pairs of equal length")
+    x, y = np.log(np.asarray(sizes, float)), np.log(np.asarray(seconds, float))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """``python benchmarks/<script> <args>``: the command that reproduces a file."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return " ".join(["python", os.path.relpath(script, ROOT), *args])
+
+
+def bench_provenance(wall_time_s: float, command: str, load_before: Sequence[float], clock: str = "cpu",
+                     **extra) -> dict:
+    """The provenance block of a benchmark file: who, where, with what, under which load.
+
+    ``load_before`` is :func:`os.getloadavg` taken when the run started; the 1-minute load
+    average before and after tells a reader how busy the machine was (on ``cpu_count``
+    cores, a load near the core count means the timings are inflated).
+    """
+    return {
+        **provenance(wall_time_s, command=command, scale="bench", device="cpu"),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "clock": clock,
+        "clock_meaning": CLOCK_DOC[clock],
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        **extra,
+    }
+
+
+def ratio(a: float, b: float) -> float:
+    """``a / b``, or ``nan`` when ``b`` is 0."""
+    return a / b if b else math.nan
