@@ -50,7 +50,10 @@ def test_notebook_has_the_shape_of_a_chapter(path):
     assert cells[0]["cell_type"] == "markdown" and _source(cells[0]).startswith("# "), "title first"
     code = _cells(path, "code")
     setup = _source(code[0])
-    assert "import discgrad" in setup and "describe()" in setup, "the first code cell is the setup cell"
+    assert "import discgrad" in setup, "the first code cell is the setup cell"
+    # the setup cell prints the scale, the device and this chapter's recorded run time
+    assert f'print(describe("{path.stem}"))' in setup, f'the setup cell must print(describe("{path.stem}"))'
+
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     assert any("assert " in _source(c) for c in code), "claims are checked by asserts"

@@ -37,7 +37,7 @@ def _copy(tmp_path, name):
 
 def test_a_missing_results_file_fails_naming_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="warcraft.json is missing"):
-        task_cells(TASKS[-1], "cpu", tmp_path)
+        task_cells(next(t for t in TASKS if t.experiment == "warcraft"), "cpu", tmp_path)
 
 
 def test_a_run_without_provenance_fails_naming_it(tmp_path):
@@ -99,3 +99,25 @@ def test_best_columns_keeps_exact_ties():
     task = Task("t", "x", "acc", False, {"Blackbox": ("b",), "DAB": ("d",)})
     cell = Cell("m", 0.5, 0.0, 3, 1.0, None, Path("x"))
     assert best_columns(task, {"Blackbox": cell, "DAB": cell}) == ["Blackbox", "DAB"]
+
+
+def test_findings_of_the_committed_cpu_table_are_what_chapter_17_states():
+    from discgrad.experiments.overview import FINDINGS, findings
+
+    assert findings(TASKS, overview(TASKS, "cpu")) == FINDINGS["cpu"]
+
+
+def test_findings_change_when_the_results_do(tmp_path):
+    from discgrad.experiments.overview import FINDINGS, findings
+
+    for name in {t.experiment for t in TASKS}:
+        _copy(tmp_path, name)
+    path = tmp_path / "cpu" / "warcraft.json"
+    data = json.loads(path.read_text())
+    for run in data["runs"]:  # make DAB the best on Warcraft
+        if run["method"] == "dab":
+            run["metrics"]["test_cost_ratio"] = 100.0
+    path.write_text(json.dumps(data))
+    found = findings(TASKS, overview(TASKS, "cpu", tmp_path))
+    assert found["dab_best_nowhere"] is False and found["perturbed_best_where_it_ran"] is False
+    assert found != FINDINGS["cpu"]

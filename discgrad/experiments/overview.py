@@ -212,6 +212,16 @@ def _identity_margins(prefix: str) -> tuple[str, ...]:
     return (prefix, f"{prefix}_noise0.1", f"{prefix}_noise0.5", f"{prefix}_informed")
 
 
+def _dab_task(label: str, experiment: str, metric: str, lower_is_better: bool,
+              chapter: int, where: Mapping[str, object] | None = None) -> Task:
+    """A row of the DAB paper's tasks: the hard layer is a signum, a top-k or a sample."""
+    return Task(label, experiment, metric, lower_is_better, {
+        "Identity, no projection": ("identity",),
+        "Gumbel / straight-through": ("straight_through",),
+        "DAB": ("dab",),
+    }, where=where or {}, chapter=chapter)
+
+
 #: The rows of chapter 17, one per task of Part III, with the methods each column may use.
 TASKS = (
     Task("Discrete VAE, top-k (digits)", "dvae", "test_nelbo", True, {
@@ -220,31 +230,145 @@ TASKS = (
         "I-MLE": ("imle",),
         "Gumbel / straight-through": ("gumbel_st",),
         "Score function": ("score_function",),
+        "DAB": ("dab",),
     }, chapter=6),
     Task("Learning to explain, k = 10", "l2x", "test_mse", True, {
         "Identity, best projection": ("identity_std",),
         "Identity, no projection": ("identity",),
         "I-MLE": ("imle",),
         "Gumbel / straight-through": ("l2x", "softsub"),
+        "DAB": ("dab",),
     }, where={"k": 10}, chapter=7),
     Task("Keypoint matching", "graph_matching", "test_accuracy", False, {
         "Identity, best projection": _identity_margins("identity_norm"),
         "Identity, no projection": _identity_margins("identity_none"),
         "Blackbox": ("blackbox",),
+        "Perturbed": ("perturbed",),
+        "DAB": ("dab",),
     }, chapter=8),
     Task("Retrieval, digits", "retrieval", "recall@1", False, {
         "Identity, best projection": ("identity_mean", "identity_mean_margin", "identity_norm",
                                       "identity_norm_margin", "identity_std", "identity_std_margin"),
         "Identity, no projection": ("identity_none", "identity_none_margin"),
         "Blackbox": ("blackbox",),
+        "DAB": ("dab",),
     }, chapter=9),
     Task("Globe TSP, k = 5", "globe_tsp", "test_accuracy", False, {
         "Identity, best projection": ("identity_0", "identity_0.1", "identity_0.2", "identity_0.5"),
         "Blackbox": ("blackbox", "blackbox_0.5"),
+        "Perturbed": ("perturbed",),
+        "DAB": ("dab",),
     }, chapter=10),
     Task("Warcraft-like shortest path, 12x12", "warcraft", "test_cost_ratio", True, {
         "Identity, best projection": ("identity_norm",),
         "Identity, no projection": ("identity", "identity_noise"),
         "Blackbox": ("blackbox",),
+        "Perturbed": ("perturbed",),
+        "DAB": ("dab",),
     }, chapter=11),
+    _dab_task("Sequence sorting, L = 5", "sorting", "test_accuracy", False, chapter=12),
+    _dab_task("Classification through top-k", "dab_classification", "test_accuracy", False, chapter=13),
+    Task("Autoencoder, binary code", "dab_autoencoder", "test_reconstruction", True, {
+        "Identity, no projection": ("identity",),
+        "Gumbel / straight-through": ("gumbel_st", "straight_through"),
+        "DAB": ("dab",),
+    }, where={"code": "binary"}, chapter=14),
+    Task("Autoencoder, one-hot code", "dab_autoencoder", "test_reconstruction", True, {
+        "Identity, no projection": ("identity",),
+        "Gumbel / straight-through": ("gumbel_st", "straight_through"),
+        "DAB": ("dab",),
+    }, where={"code": "onehot"}, chapter=14),
+    Task("Bernoulli VAE (density)", "dab_vae", "test_nelbo", True, {
+        "Gumbel / straight-through": ("gumbel_st",),
+        "Score function": ("reinforce", "relax"),
+        "DAB": ("dab",),
+    }, chapter=15),
 )
+
+
+def _compare(task: Task, cells: Mapping[str, Cell], a: str, b: str) -> str | None:
+    from discgrad.experiments.runner import compare
+
+    if a not in cells or b not in cells:
+        return None
+    pick = lambda c: (c.mean, c.std, c.seeds)  # noqa: E731
+    return compare(pick(cells[a]), pick(cells[b]), task.lower_is_better)
+
+
+def _identity(cells: Mapping[str, Cell]) -> str | None:
+    """The Identity column of a row: the best projection where it ran, else none."""
+    for column in ("Identity, best projection", "Identity, no projection"):
+        if column in cells:
+            return column
+    return None
+
+
+def findings(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]) -> dict[str, object]:
+    """What chapter 17 states about the table; the chapter and a unit test assert it.
+
+    "better", "worse" and "on par" are :func:`~discgrad.experiments.runner.compare`'s
+    verdicts (the intervals mean ± std over seeds do not overlap, or do). Per-row verdicts
+    are ``{experiment or row label: verdict}`` for the rows where both methods ran.
+    """
+    def per_row(a: str | None, b: str, rows=tasks) -> dict[str, str]:
+        out = {}
+        for task in rows:
+            cells = table[task.label]
+            first = a or _identity(cells)
+            verdict = _compare(task, cells, first, b) if first else None
+            if verdict is not None:
+                out[task.label] = verdict
+        return out
+
+    bests = {task.label: best_columns(task, table[task.label]) for task in tasks}
+    dab_paper = [t for t in tasks if t.experiment in ("sorting", "dab_classification", "dab_autoencoder", "dab_vae")]
+    return {
+        "projection_vs_none": per_row("Identity, best projection", "Identity, no projection"),
+        "identity_vs_blackbox": per_row(None, "Blackbox"),
+        "perturbed_vs_blackbox": per_row("Perturbed", "Blackbox"),
+        "perturbed_best_where_it_ran": all("Perturbed" in bests[t.label] for t in tasks
+                                           if "Perturbed" in table[t.label]),
+        "identity_vs_dab": per_row(None, "DAB"),
+        "dab_best_nowhere": not any("DAB" in b for b in bests.values()),
+        "identity_vs_dab_on_dab_paper_tasks": per_row("Identity, no projection", "DAB", dab_paper),
+        "best_column": {label: b[0] if len(b) == 1 else b for label, b in bests.items()},
+    }
+
+
+#: What chapter 17 states about the committed cpu-scale table (``findings(TASKS, overview(TASKS))``).
+FINDINGS = {
+    "cpu": {
+        "projection_vs_none": {
+            "Discrete VAE, top-k (digits)": "better", "Learning to explain, k = 10": "better",
+            "Keypoint matching": "better", "Retrieval, digits": "better",
+            "Warcraft-like shortest path, 12x12": "better"},
+        "identity_vs_blackbox": {
+            "Keypoint matching": "on par", "Retrieval, digits": "better",
+            "Globe TSP, k = 5": "on par", "Warcraft-like shortest path, 12x12": "worse"},
+        "perturbed_vs_blackbox": {
+            "Keypoint matching": "better", "Globe TSP, k = 5": "on par",
+            "Warcraft-like shortest path, 12x12": "better"},
+        "perturbed_best_where_it_ran": True,
+        "identity_vs_dab": {
+            "Discrete VAE, top-k (digits)": "on par", "Learning to explain, k = 10": "on par",
+            "Keypoint matching": "better", "Retrieval, digits": "better", "Globe TSP, k = 5": "better",
+            "Warcraft-like shortest path, 12x12": "on par", "Sequence sorting, L = 5": "on par",
+            "Classification through top-k": "better", "Autoencoder, binary code": "better",
+            "Autoencoder, one-hot code": "better"},
+        "dab_best_nowhere": True,
+        "identity_vs_dab_on_dab_paper_tasks": {
+            "Sequence sorting, L = 5": "on par", "Classification through top-k": "better",
+            "Autoencoder, binary code": "better", "Autoencoder, one-hot code": "better"},
+        "best_column": {
+            "Discrete VAE, top-k (digits)": "Identity, best projection",
+            "Learning to explain, k = 10": "Identity, best projection",
+            "Keypoint matching": "Perturbed", "Retrieval, digits": "Identity, best projection",
+            "Globe TSP, k = 5": "Perturbed", "Warcraft-like shortest path, 12x12": "Perturbed",
+            "Sequence sorting, L = 5": "Gumbel / straight-through",
+            "Classification through top-k": "Gumbel / straight-through",
+            "Autoencoder, binary code": "Identity, no projection",
+            "Autoencoder, one-hot code": "Identity, no projection",
+            "Bernoulli VAE (density)": "Score function"},
+    },
+    "gpu": {},
+}
