@@ -96,7 +96,35 @@ def test_symmetric_tsp_accepts_noisy_costs_and_the_layer_follows_the_method():
     bb.eval()
     assert torch.equal(bb(w), globe_tsp.TSP()(w))
     with pytest.raises(ValueError, match="unknown method"):
-        globe_tsp.TourLayer("perturbed")
+        globe_tsp.TourLayer("nonexistent")
+
+
+def test_perturbed_trains_with_the_fenchel_young_loss_and_dab_with_its_bridge():
+    torch.manual_seed(0)
+    w = chordal_distances(torch.nn.functional.normalize(torch.randn(8, 5, 3), dim=-1))
+    target = globe_tsp.TSP()(chordal_distances(torch.nn.functional.normalize(torch.randn(8, 5, 3), dim=-1)))
+    layer = globe_tsp.TourLayer("perturbed")
+    spec = globe_tsp.METHODS["perturbed"]
+    assert (spec["sigma"], spec["n_samples"], spec["margin"]) == (1.0, 10, 0.0)
+    w1 = w.clone().requires_grad_()
+    loss, y = layer.loss(w1, target)
+    loss.backward()
+    assert y is None and layer.layer.solver_calls == 10
+    # FY gradient of a min solver: (y* - mean_s y(w - sigma Z_s)) / B, on the symmetrised costs
+    z = layer.layer.last_noise
+    y_s = globe_tsp.symmetric_tsp()((w - z).flatten(0, 1)).view(z.shape)
+    torch.testing.assert_close(w1.grad, (target - y_s.mean(0)) / 8)
+    assert torch.equal(layer(w), globe_tsp.TSP()(w))  # forward: the exact tour
+    dab = globe_tsp.TourLayer("dab")
+    w2 = w.clone().requires_grad_()
+    loss, y = dab.loss(w2, target)
+    assert torch.equal(y, globe_tsp.TSP()(w)) and dab.layer.solver_calls == 1
+    hard = globe_tsp.TSP()(w)
+    bridge = dab.layer.bridge(w)
+    torch.testing.assert_close(loss, globe_tsp.l1_loss(hard, target)
+                               + ((bridge - hard) ** 2).flatten(1).sum(1).mean())
+    loss.backward()
+    assert w2.grad.abs().sum() > 0 and all(p.grad is not None for p in dab.parameters())
 
 
 def test_flipped_labels_are_other_tours():
@@ -125,12 +153,12 @@ def test_every_method_runs_one_step_at_smoke_scale(method, tmp_path):
     assert result["settings"]["steps"] == 1
     assert all(math.isfinite(v) for v in result["metrics"].values())
     assert 0 <= result["metrics"]["test_accuracy"] <= 1
-    calls = 2 if globe_tsp.METHODS[method]["estimator"] == "blackbox" else 1
+    calls = {"blackbox": 2, "perturbed": 10}.get(globe_tsp.METHODS[method]["estimator"], 1)
     assert result["metrics"]["solver_calls_per_step"] == calls
     load_results(runner.record(result, "smoke", tmp_path))
 
 
-@pytest.mark.parametrize("method", ["identity_0.5", "blackbox_grad_noise"])
+@pytest.mark.parametrize("method", ["identity_0.5", "blackbox_grad_noise", "perturbed", "dab"])
 def test_gpu_config_runs_one_step_on_the_cpu(method, monkeypatch):
     # no GPU run has been made for this chapter: the gpu config (network, flags, k = 10) is
     # exercised here on the CPU, with fewer instances so that the exact labels come quickly
@@ -170,3 +198,15 @@ def test_findings_reject_incomplete_results_and_can_fail():
         if run["method"] == "identity_0":
             run["metrics"]["test_accuracy"] = 1.0
     assert globe_tsp.findings(swapped)["margin_lifts_accuracy"] is False
+
+
+def test_the_training_loss_goes_through_the_layers_forward_margin_included():
+    # Blackbox's margin noise is added in TourLayer.forward: loss() must not bypass it
+    w = chordal_distances(torch.nn.functional.normalize(torch.randn(64, 5, 3, generator=torch.Generator().manual_seed(0)),
+                                                        dim=-1))
+    layer = globe_tsp.TourLayer("blackbox_0.5")
+    torch.manual_seed(1)
+    _, y = layer.loss(w, globe_tsp.TSP()(w))
+    torch.manual_seed(1)
+    assert torch.equal(y, layer(w))
+    assert not torch.equal(y, globe_tsp.TSP()(w))  # the margin changed some tours

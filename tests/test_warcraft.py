@@ -62,17 +62,46 @@ def test_layers_follow_the_method():
         layer = warcraft.PathLayer(method)
         w1 = w.clone().requires_grad_()
         y = layer(w1)
-        (y * g).sum().backward()
+        if spec["estimator"] != "perturbed":  # its training goes through layer.loss
+            (y * g).sum().backward()
         if spec["estimator"] == "identity":
             assert layer.layer.solver_calls == 1
             if spec["projection"] is None:  # the negative identity
                 torch.testing.assert_close(w1.grad, -g)
-        else:
+        elif spec["estimator"] == "blackbox":
             assert layer.layer.solver_calls == 2 and layer.layer.lam == 20.0
+        elif spec["estimator"] == "perturbed":  # forward: the exact path, no gradient, no counted call
+            assert layer.layer.solver_calls == 0 and w1.grad is None
+        else:  # DAB: the exact path forward, the bridge's gradient backward
+            assert layer.layer.solver_calls == 1 and torch.equal(y, ShortestPath()(w))
+            assert w1.grad.abs().sum() > 0
         layer.eval()  # no noise in eval mode: the exact solution
         assert torch.equal(layer(w), ShortestPath()(w))
     with pytest.raises(ValueError, match="unknown method"):
-        warcraft.PathLayer("perturbed")
+        warcraft.PathLayer("nonexistent")
+
+
+def test_perturbed_trains_with_the_fenchel_young_loss_and_dab_adds_its_bridge_loss():
+    torch.manual_seed(0)
+    w = (torch.rand(4, 6, 6) + 0.05).requires_grad_()
+    target = ShortestPath()(torch.rand(4, 6, 6))
+    layer = warcraft.PathLayer("perturbed")
+    spec = warcraft.METHODS["perturbed"]
+    layer.loss(w, target).backward()
+    assert layer.layer.solver_calls == spec["n_samples"] == 10 and spec["sigma"] == 1.0
+    # FY gradient of a min solver: (y* - mean_s y(w - sigma Z_s)) / B
+    z = layer.layer.last_noise
+    y_sigma = ShortestPath()((w.detach() - z).clamp_min(0).flatten(0, 1)).view(z.shape).mean(0)
+    torch.testing.assert_close(w.grad, (target - y_sigma) / 4)
+    dab = warcraft.PathLayer("dab")
+    x = w.detach().clone().requires_grad_()
+    loss = dab.loss(x, target)
+    bridge = dab.layer.bridge(x.detach())
+    hard = ShortestPath()(x.detach())
+    expected = warcraft.hamming(hard, target) + ((bridge - hard) ** 2).flatten(1).sum(1).mean()
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert all(p.grad is not None for p in dab.parameters())
 
 
 def test_metrics():
@@ -93,12 +122,12 @@ def test_every_method_runs_one_step_at_smoke_scale(method, tmp_path):
     assert result["settings"]["steps"] == 1
     assert all(math.isfinite(v) for v in result["metrics"].values())
     assert result["metrics"]["test_cost_ratio"] >= 100 - 1e-3
-    calls = 2 if warcraft.METHODS[method]["estimator"] == "blackbox" else 1
+    calls = {"blackbox": 2, "perturbed": 10}.get(warcraft.METHODS[method]["estimator"], 1)
     assert result["metrics"]["solver_calls_per_step"] == calls
     load_results(runner.record(result, "smoke", tmp_path))
 
 
-@pytest.mark.parametrize("method", ["identity_noise", "blackbox"])
+@pytest.mark.parametrize("method", ["identity_noise", "blackbox", "perturbed", "dab"])
 def test_gpu_config_runs_one_step_on_the_cpu(method, monkeypatch):
     # no GPU run has been made for this chapter: the gpu config (network, 30x30 maps of
     # 6x6-pixel cells) is exercised here on the CPU, with fewer maps

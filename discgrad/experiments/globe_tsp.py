@@ -14,7 +14,13 @@ Methods (:data:`METHODS`): Identity with P_std and a noise margin ``xi`` in {0, 
 0.5}, applied for the first half of training only; Blackbox with ``lambda = 20``; Blackbox
 with the margin 0.5 for the first half (the cost collapse of fig. 4c); and, for
 robustness, Identity (``xi = 0.5``) and Blackbox with Gaussian noise added to ``dL/dy``
-(fig. 4a) or with a share of training labels replaced by wrong tours (fig. 4b).
+(fig. 4a) or with a share of training labels replaced by wrong tours (fig. 4b); and two
+methods from outside the paper (issue 11): the perturbed optimizer of Berthet et al. (2020)
+trained with its Fenchel-Young loss (normal noise, ``sigma = 1``, 10 samples: the defaults
+of PyEPO's ``perturbedFenchelYoung``; 10 solver calls per step, no unperturbed one), and DAB
+(Ramapuram and Webb 2019) with a small MLP bridge on the flattened distance matrix
+(:class:`MLPBridge`), its loss added to the L1 loss with weight 1 (one solver call per
+step). Neither uses a margin; both train for the same epochs and steps as the others.
 
 The margin noise is independent per matrix entry, so the noisy costs are no longer
 symmetric; the solver of every method is :func:`symmetric_tsp`, which averages ``w`` and
@@ -42,7 +48,7 @@ import torch
 from torch import nn
 
 from discgrad.data.flags import chordal_distances, make_globe, make_tours
-from discgrad.estimators import Blackbox, Identity
+from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity
 from discgrad.models import SmallCNN
 from discgrad.noise import margin_noise
 from discgrad.scale import get_device, pick
@@ -70,6 +76,9 @@ METHODS: dict[str, dict] = {
     "blackbox_grad_noise": {"estimator": "blackbox", "lam": 20.0, "margin": 0.0, "corruption": "grad_noise"},
     "identity_0.5_flip": {"estimator": "identity", "projection": "std", "margin": 0.5, "corruption": "flip"},
     "blackbox_flip": {"estimator": "blackbox", "lam": 20.0, "margin": 0.0, "corruption": "flip"},
+    # not in the paper (issue 11); settings fixed before any run
+    "perturbed": {"estimator": "perturbed", "loss": "fenchel_young", "sigma": 1.0, "n_samples": 10, "margin": 0.0},
+    "dab": {"estimator": "dab", "bridge": "mlp", "bridge_width": 128, "bridge_weight": 1.0, "margin": 0.0},
 }
 
 #: One config per scale (design section 3); nothing else changes between scales.
@@ -111,6 +120,23 @@ class GlobeNet(nn.Module):
         return chordal_distances(self.points(images))
 
 
+class MLPBridge(nn.Module):
+    """DAB's bridge for the TSP: distances ``(B, k, k)`` -> an imitation of the tour adjacency.
+
+    An MLP on the ``k * k`` flattened distances (two hidden layers of ``width``, ReLU,
+    linear output): a tour depends on all the distances at once and has no grid structure
+    a convolution could use, and at ``k = 5`` the input is only 25 numbers.
+    """
+
+    def __init__(self, k: int, width: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(k * k, width), nn.ReLU(), nn.Linear(width, width),
+                                 nn.ReLU(), nn.Linear(width, k * k))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.net(w).view(w.shape)
+
+
 class TourLayer(nn.Module):
     """The TSP layer of one method: distances ``(B, k, k)`` -> tour adjacency ``(B, k, k)``.
 
@@ -119,7 +145,7 @@ class TourLayer(nn.Module):
     :meth:`margin_off` switches either off (the second half of training).
     """
 
-    def __init__(self, method: str, lam: float | None = None):
+    def __init__(self, method: str, lam: float | None = None, k: int = 5):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
@@ -127,8 +153,29 @@ class TourLayer(nn.Module):
         self.method, self.estimator, self.margin = method, spec["estimator"], spec["margin"]
         if self.estimator == "identity":
             self.layer = Identity(symmetric_tsp(), projection=spec["projection"], noise=spec["margin"])
-        else:
+        elif self.estimator == "blackbox":
             self.layer = Blackbox(symmetric_tsp(), lam=spec["lam"] if lam is None else lam)
+        elif self.estimator == "perturbed":
+            self.layer = FenchelYoungLoss(symmetric_tsp(), sigma=spec["sigma"], n_samples=spec["n_samples"])
+            self.solver = symmetric_tsp()
+        else:
+            self.layer = DAB(symmetric_tsp(), MLPBridge(k, spec["bridge_width"]), weight=spec["bridge_weight"])
+
+    def loss(self, w: torch.Tensor, target: torch.Tensor, hook=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The training loss of the method and the layer's output (``None`` for ``perturbed``).
+
+        The L1 loss of the output (plus the bridge loss for DAB); for ``perturbed`` the
+        Fenchel-Young loss. ``hook`` (the gradient noise) is registered on the output.
+        """
+        if self.estimator == "perturbed":
+            return self.layer(w, target), None
+        y = self(w)  # forward: Blackbox's margin noise included
+        if hook is not None:
+            y.register_hook(hook)
+        loss = l1_loss(y, target)
+        if self.estimator == "dab":
+            loss = loss + self.layer.bridge_loss
+        return loss, y
 
     def margin_off(self) -> None:
         self.margin = 0.0
@@ -136,6 +183,9 @@ class TourLayer(nn.Module):
             self.layer.noise = 0.0
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.estimator == "perturbed":  # its training goes through loss(): here the exact tour
+            with torch.no_grad():
+                return self.solver(w.detach()).to(w.dtype)
         if self.estimator == "blackbox" and self.training and self.margin > 0:
             w = w + margin_noise(w.shape, self.margin, device=w.device, dtype=w.dtype)
         return self.layer(w)
@@ -215,8 +265,9 @@ def run(method: str, scale: str | None = None, seed: int = 0, k: int | None = No
         labels, _ = flip_tours(train.tours.cpu(), config["flip"], g)
         labels = labels.to(device)
     model = GlobeNet(config["channels"]).to(device)
-    layer = TourLayer(method)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    layer = TourLayer(method, k=k)
+    # DAB's bridge trains with the network, in the same optimiser (no extra steps)
+    optimiser = torch.optim.Adam([*model.parameters(), *layer.parameters()], lr=config["lr"])
     shuffled = ShuffledBatches(config["n_train"], config["batch_size"], config["epochs"], max_steps, device)
     epochs = shuffled.epochs
     switch = config["epochs"] // 2  # the margin is on for epochs 0 .. switch - 1
@@ -233,11 +284,11 @@ def run(method: str, scale: str | None = None, seed: int = 0, k: int | None = No
         calls = layer.layer.solver_calls
         optimiser.zero_grad()
         w = model(images)
-        y = layer(w)
+        hook = None
         if spec.get("corruption") == "grad_noise":
             scale_ = config["grad_noise"] / len(images)
-            y.register_hook(lambda grad: grad + scale_ * torch.randn_like(grad))
-        loss = l1_loss(y, target)
+            hook = lambda grad: grad + scale_ * torch.randn_like(grad)  # noqa: E731
+        loss, _ = layer.loss(w, target, hook)
         loss.backward()
         optimiser.step()
         train_calls += layer.layer.solver_calls - calls
@@ -247,14 +298,20 @@ def run(method: str, scale: str | None = None, seed: int = 0, k: int | None = No
         w = model(test.images)
         y = layer(w)
         exact = (y == test.tours).flatten(1).all(1).to(w.dtype)
-        return {"test_accuracy": float(exact.mean()), "test_loss": float(l1_loss(y, test.tours)),
-                "test_cost_norm": float(w.flatten(1).norm(dim=1).mean())}
+        out = {"test_accuracy": float(exact.mean()), "test_loss": float(l1_loss(y, test.tours)),
+               "test_cost_norm": float(w.flatten(1).norm(dim=1).mean())}
+        if layer.estimator == "dab":  # how well the bridge imitates the solver (rounded at 0.5)
+            out["test_bridge_l1"] = float(l1_loss((layer.layer.bridge(w) > 0.5).to(w.dtype), y))
+        return out
 
     history = dict(fit(step, batches, epochs, evaluate, modules=[model, layer],
                        desc=f"globe_tsp {method} k={k} seed {seed}"))
     metrics = {"test_accuracy": history["test_accuracy"][-1], "test_loss": history["test_loss"][-1],
                "train_loss": history["train_loss"][-1], "train_cost_norm": history["train_cost_norm"][-1],
-               "solver_calls_per_step": train_calls / max(shuffled.steps, 1)}
+               "solver_calls_per_step": train_calls / max(shuffled.steps, 1),
+               "train_time_s": sum(history["epoch_time_s"])}
+    if "test_bridge_l1" in history:
+        metrics["test_bridge_l1"] = history["test_bridge_l1"][-1]
     settings = {**{n: v for n, v in config.items() if n != "ks"}, "k": k, **spec, "steps": shuffled.steps,
                 "margin_epochs": switch}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
@@ -275,8 +332,12 @@ FINDINGS: dict[str, dict[str, bool]] = {
             "identity_cost_stays": True, "blackbox_without_margin_collapses": True,
             "blackbox_margin_collapses_in_some_seed": True, "identity_margin_collapses_in_no_seed": True,
             "margin_lifts_blackbox": True, "identity_on_par_with_blackbox_margin": True,
-            "identity_above_blackbox_when_corrupted": True},
-    "gpu": {"margin_lifts_accuracy": True, "identity_on_par_or_better_than_blackbox": True,
+            "identity_above_blackbox_when_corrupted": True,
+            "perturbed_ten_calls_dab_one": True, "perturbed_better_than_blackbox": True,
+            "perturbed_on_par_with_identity_margin": True, "perturbed_cost_stays": True,
+            "dab_worse_than_identity_margin": True, "dab_worse_than_blackbox": True,
+            "dab_cost_collapses": True, "dab_bridge_fails": True},
+    "gpu": {"perturbed_ten_calls_dab_one": True, "margin_lifts_accuracy": True, "identity_on_par_or_better_than_blackbox": True,
             "identity_degrades_less_with_grad_noise": True, "identity_cost_stays": True},
 }
 
@@ -312,6 +373,19 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
       margin 0.5, are on par;
     * ``identity_above_blackbox_when_corrupted``: with noisy gradients and with flipped
       labels, Identity (``xi = 0.5``) is better than Blackbox.
+
+    The two methods from outside the paper (issue 11):
+
+    * ``perturbed_ten_calls_dab_one``: ``n_samples`` (10) and 1 solver calls per step;
+    * ``perturbed_better_than_blackbox``, ``perturbed_on_par_with_identity_margin``:
+      Perturbed (Fenchel-Young loss) against plain Blackbox and Identity with ``xi = 0.5``;
+      ``perturbed_cost_stays``: its mean cost norm does not collapse (the test above,
+      against the first epoch);
+    * ``dab_worse_than_identity_margin``, ``dab_worse_than_blackbox``: DAB against Identity
+      with ``xi = 0.5`` and plain Blackbox; ``dab_cost_collapses``: its mean cost norm ends
+      below :data:`COLLAPSE_SHARE` of the first epoch's; ``dab_bridge_fails``: the bridge,
+      rounded at 0.5, differs from the exact tour in more than ``k`` of its entries on
+      average (a tour has ``2k`` ones).
     """
     s = summarize(runs, ("test_accuracy",), variant_keys=("k",))
     ks = sorted({key[1] for key in s})
@@ -339,7 +413,22 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
                   if r["method"] == method and r["settings"]["k"] == k]
         return sum(c[-1] < COLLAPSE_SHARE * c[switch - 1] for c in curves)
 
+    def mean_final(method, k, metric):
+        values = [r["metrics"][metric] for r in runs if r["method"] == method and r["settings"]["k"] == k]
+        return sum(values) / len(values)
+
+    n_samples = METHODS["perturbed"]["n_samples"]
     return {
+        "perturbed_ten_calls_dab_one": all(
+            mean_final("perturbed", k, "solver_calls_per_step") == n_samples
+            and mean_final("dab", k, "solver_calls_per_step") == 1 for k in ks),
+        "perturbed_better_than_blackbox": all(cmp("perturbed", "blackbox", k) == "better" for k in ks),
+        "perturbed_on_par_with_identity_margin": all(cmp("perturbed", "identity_0.5", k) == "on par" for k in ks),
+        "perturbed_cost_stays": all(not collapse("perturbed", k, 0) for k in ks),
+        "dab_worse_than_identity_margin": all(cmp("dab", "identity_0.5", k) == "worse" for k in ks),
+        "dab_worse_than_blackbox": all(cmp("dab", "blackbox", k) == "worse" for k in ks),
+        "dab_cost_collapses": all(collapse("dab", k, 0) for k in ks),
+        "dab_bridge_fails": all(mean_final("dab", k, "test_bridge_l1") > k for k in ks),
         "margin_lifts_accuracy": all(cmp("identity_0.5", "identity_0", k) == "better" for k in ks),
         "every_margin_lifts_accuracy": all(cmp(f"identity_{x}", "identity_0", k) == "better"
                                            for k in ks for x in ("0.1", "0.2", "0.5")),

@@ -23,6 +23,14 @@ The margins, in training only:
   ``alpha`` would make the true matches look better and let the learner stop short of the
   boundary: the wrong sign for a min solver.)
 
+Two methods from outside the paper (issue 11), with settings fixed before any run: the
+perturbed optimizer of Berthet et al. (2020) trained with its Fenchel-Young loss (normal
+noise, ``sigma = 1``, 10 samples: the defaults of PyEPO's ``perturbedFenchelYoung``; 10
+solver calls per step, no unperturbed one), and DAB (Ramapuram and Webb 2019) with an MLP
+bridge on the flattened costs (:class:`MLPBridge`), its loss added to the Hamming loss with
+weight 1 per pair (one solver call per step). Both losses are summed over the pairs of a
+batch, like the Hamming loss; every method trains for the same epochs and steps.
+
 Run from the command line::
 
     python -m discgrad.experiments.graph_matching --scale cpu --seeds 0 1 2 --out results/cpu/graph_matching.json
@@ -39,7 +47,7 @@ import torch
 from torch import nn
 
 from discgrad.data.keypoints import make_keypoint_pairs
-from discgrad.estimators import Blackbox, Identity
+from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity
 from discgrad.losses import hamming_loss
 from discgrad.models import MessagePassing
 from discgrad.scale import get_device, pick
@@ -72,7 +80,12 @@ def _identity_methods() -> dict[str, dict]:
 #: each with no margin, the noise margin (two alphas) and the informed margin; Blackbox
 #: with lambda = 80.
 METHODS: dict[str, dict] = {**_identity_methods(),
-                            "blackbox": {"estimator": "blackbox", "lam": 80.0, "margin": "none", "alpha": 0.0}}
+                            "blackbox": {"estimator": "blackbox", "lam": 80.0, "margin": "none", "alpha": 0.0},
+                            # not in the paper (issue 11); settings fixed before any run
+                            "perturbed": {"estimator": "perturbed", "loss": "fenchel_young", "sigma": 1.0,
+                                          "n_samples": 10, "margin": "none", "alpha": 0.0},
+                            "dab": {"estimator": "dab", "bridge": "mlp", "bridge_width": 128, "bridge_weight": 1.0,
+                                    "margin": "none", "alpha": 0.0}}
 
 #: One config per scale (design section 3); nothing else changes between scales.
 CONFIGS: dict[str, dict] = {
@@ -115,6 +128,23 @@ def margin_scale(projection: str | None, n: int, m: int) -> float:
     return 1.0 / math.sqrt(n * m) if projection == "norm" else 1.0
 
 
+class MLPBridge(nn.Module):
+    """DAB's bridge: costs ``(B, n, m)`` -> an imitation of the matching ``(B, n, m)``.
+
+    An MLP on the ``n * m`` flattened costs (two hidden layers of ``width``, ReLU, linear
+    output): a matching depends on all costs at once (each row and column is used once),
+    with no grid structure for a convolution.
+    """
+
+    def __init__(self, n: int, m: int, width: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n * m, width), nn.ReLU(), nn.Linear(width, width),
+                                 nn.ReLU(), nn.Linear(width, n * m))
+
+    def forward(self, costs: torch.Tensor) -> torch.Tensor:
+        return self.net(costs).view(costs.shape)
+
+
 class MatchingLayer(nn.Module):
     """The assignment layer of one method, with its margin in training.
 
@@ -130,8 +160,16 @@ class MatchingLayer(nn.Module):
         spec = METHODS[method]
         self.method, self.spec = method, spec
         solver = Assignment()
+        self.shifted = None
         if spec["estimator"] == "blackbox":
             self.layer = Blackbox(solver, lam=spec["lam"])
+            self.alpha = 0.0
+        elif spec["estimator"] == "perturbed":
+            self.layer = FenchelYoungLoss(solver, sigma=spec["sigma"], n_samples=spec["n_samples"])
+            self.solver = Assignment()
+            self.alpha = 0.0
+        elif spec["estimator"] == "dab":
+            self.layer = DAB(solver, MLPBridge(n, m, spec["bridge_width"]), weight=spec["bridge_weight"])
             self.alpha = 0.0
         else:
             self.alpha = spec["alpha"] * margin_scale(spec["projection"], n, m)
@@ -140,7 +178,33 @@ class MatchingLayer(nn.Module):
             # the informed margin shifts the projected costs: the same backward, -P'(w)^T g
             self.shifted = Identity(solver)
 
+    @property
+    def solver_calls(self) -> int:
+        """The solver calls of the estimator so far (the informed margin's layer included)."""
+        return self.layer.solver_calls + (self.shifted.solver_calls if self.shifted is not None else 0)
+
+    def loss(self, costs: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training loss, summed over the pairs of the batch, and the matching.
+
+        The Hamming loss of the layer's output (plus the bridge loss for DAB); for
+        ``perturbed`` the Fenchel-Young loss, and the matching returned is the exact one
+        of the costs (a metric only: its solver call is not counted, no gradient).
+        """
+        b = len(costs)
+        if self.spec["estimator"] == "perturbed":
+            with torch.no_grad():
+                y = self.solver(costs.detach()).to(costs.dtype)
+            return self.layer(costs, truth) * b, y
+        y = self(costs, truth)
+        loss = hamming_loss(y, truth) * b
+        if self.spec["estimator"] == "dab":
+            loss = loss + self.layer.bridge_loss * b
+        return loss, y
+
     def forward(self, costs: torch.Tensor, truth: torch.Tensor | None = None) -> torch.Tensor:
+        if self.spec["estimator"] == "perturbed":  # training goes through loss(): the exact matching
+            with torch.no_grad():
+                return self.solver(costs.detach()).to(costs.dtype)
         if self.training and self.spec["margin"] == "informed":
             if truth is None:
                 raise ValueError("the informed margin needs the true matching in training")
@@ -189,19 +253,24 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
     n, m = config["n_points"], config["n_points"] + config["outliers"]
     model = Matcher(config["feat_dim"], config["hidden"], config["layers"], config["k"]).to(device)
     layer = MatchingLayer(method, n, m)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    # DAB's bridge trains with the network, in the same optimiser (no extra steps)
+    optimiser = torch.optim.Adam([*model.parameters(), *layer.parameters()], lr=config["lr"])
     batches = ShuffledBatches(config["n_train"], config["batch_size"], config["epochs"], max_steps, device)
     epochs = batches.epochs
 
+    train_calls = 0
+
     def step(idx):
+        nonlocal train_calls
+        calls = layer.solver_calls
         optimiser.zero_grad()
         costs = model(train.src_pos[idx], train.src_feat[idx], train.tgt_pos[idx], train.tgt_feat[idx])
         truth = train.matching[idx]
-        y = layer(costs, truth)
-        # each pair is one solver instance: sum the per-pair Hamming losses over the batch
-        loss = hamming_loss(y, truth) * len(idx)
+        # each pair is one solver instance: sum the per-pair losses over the batch
+        loss, y = layer.loss(costs, truth)
         loss.backward()
         optimiser.step()
+        train_calls += layer.solver_calls - calls
         return {"loss": float(loss.detach()) / len(idx), "accuracy": float(accuracy(y.detach(), truth))}
 
     def evaluate():
@@ -211,7 +280,8 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
     history = dict(fit(step, batches, epochs, evaluate, modules=[model, layer],
                        desc=f"graph_matching {method} seed {seed}"))
     metrics = {"test_accuracy": history["test_accuracy"][-1], "train_loss": history["train_loss"][-1],
-               "train_accuracy": history["train_accuracy"][-1]}
+               "train_accuracy": history["train_accuracy"][-1],
+               "solver_calls_per_step": train_calls / max(batches.steps, 1), "train_time_s": sum(history["epoch_time_s"])}
     settings = {**config, **METHODS[method], "steps": batches.steps, "margin_in_cost_units": layer.alpha}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
@@ -223,8 +293,12 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
 FINDINGS: dict[str, dict] = {
     "cpu": {"margin_helps_none": False, "margin_helps_norm": False,
             "noise_vs_informed_none": "on par", "noise_vs_informed_norm": "on par",
-            "none_vs_blackbox": "worse", "norm_vs_none": "better", "margin_size_irrelevant": True},
-    "gpu": {"margin_helps_none": False, "margin_helps_norm": False, "margin_size_irrelevant": True},
+            "none_vs_blackbox": "worse", "norm_vs_none": "better", "margin_size_irrelevant": True,
+            "perturbed_ten_calls_dab_one": True, "perturbed_best": False, "perturbed_highest_mean": True,
+            "perturbed_better_than_blackbox": True, "perturbed_every_seed_above_0.9": True,
+            "dab_at_chance": True, "dab_worse_than_blackbox": True},
+    "gpu": {"margin_helps_none": False, "margin_helps_norm": False, "margin_size_irrelevant": True,
+            "perturbed_ten_calls_dab_one": True},
 }
 
 
@@ -252,6 +326,16 @@ def findings(runs: Sequence[Mapping]) -> dict:
       is *identical* with the noise margins 0.1 and 0.5, and with the informed margin and
       no margin: the Hamming loss is linear, so Identity's gradient does not depend on
       the solver's output, which is all a margin changes.
+
+    The two methods from outside the paper (issue 11):
+
+    * ``perturbed_ten_calls_dab_one``: ``n_samples`` (10) and 1 solver calls per step;
+    * ``perturbed_best``: Perturbed (Fenchel-Young loss) is better than every other method;
+      ``perturbed_highest_mean``: its mean is the highest; ``perturbed_better_than_blackbox``;
+      ``perturbed_every_seed_above_0.9``: each of its runs ends above 0.9;
+    * ``dab_at_chance``: DAB's mean test accuracy is within 0.02 of ``1 / m``, the accuracy
+      of a random matching onto the ``m`` target keypoints (outliers included);
+      ``dab_worse_than_blackbox``: DAB is worse than Blackbox.
     """
     s = summarize(runs, ("test_accuracy",))
     missing = [m for m in METHODS if (m,) not in s]
@@ -273,6 +357,21 @@ def findings(runs: Sequence[Mapping]) -> dict:
         out[f"noise_vs_informed_{p}"] = cmp(max(noises, key=lambda mm: acc(mm)[0]), f"identity_{p}_informed")
     out["none_vs_blackbox"] = cmp("identity_none", "blackbox")
     out["norm_vs_none"] = cmp("identity_norm", "identity_none")
+
+    def finals(method, metric):
+        return [r["metrics"][metric] for r in runs if r["method"] == method]
+
+    n_samples = METHODS["perturbed"]["n_samples"]
+    out["perturbed_ten_calls_dab_one"] = (set(finals("perturbed", "solver_calls_per_step")) == {n_samples}
+                                          and set(finals("dab", "solver_calls_per_step")) == {1})
+    out["perturbed_best"] = all(cmp("perturbed", m) == "better" for m in METHODS if m != "perturbed")
+    out["perturbed_highest_mean"] = max(METHODS, key=lambda m: acc(m)[0]) == "perturbed"
+    out["perturbed_better_than_blackbox"] = cmp("perturbed", "blackbox") == "better"
+    out["perturbed_every_seed_above_0.9"] = min(finals("perturbed", "test_accuracy")) > 0.9
+    settings = next(r["settings"] for r in runs if r["method"] == "dab")
+    chance = 1 / (settings["n_points"] + settings["outliers"])
+    out["dab_at_chance"] = abs(acc("dab")[0] - chance) < 0.02
+    out["dab_worse_than_blackbox"] = cmp("dab", "blackbox") == "worse"
     out["margin_size_irrelevant"] = all(
         _same_curves(runs, f"identity_{p}", f"identity_{p}_informed")
         and all(_same_curves(runs, f"identity_{p}_noise{NOISE_ALPHAS[0]:g}", f"identity_{p}_noise{a:g}")

@@ -11,7 +11,13 @@ distance to the true path, summed over the cells and averaged over the batch,
 .. math:: L = \\frac{1}{B} \\sum_b \\sum_{ij} \\big| Y(w_b)_{ij} - Y^*_{b,ij} \\big| .
 
 Methods (:data:`METHODS`): Identity without projection, with P_norm, and without
-projection but with the noise margin 0.2; Blackbox with ``lambda = 20``.
+projection but with the noise margin 0.2; Blackbox with ``lambda = 20``; and two methods
+from outside the paper (issue 11): the perturbed optimizer of Berthet et al. (2020) trained
+with its Fenchel-Young loss (normal noise, ``sigma = 1``, 10 samples: the defaults of
+PyEPO's ``perturbedFenchelYoung``; 10 solver calls per step, no unperturbed one), and DAB
+(Ramapuram and Webb 2019) with a small convolutional bridge (:class:`ConvBridge`) that
+learns to imitate the path masks from the costs, its loss added to the Hamming loss with
+weight 1 (one solver call per step). Every method trains for the same epochs and steps.
 
 ``ShortestPath`` refuses negative costs. The network's costs are positive (softplus), but
 the margin noise (``+-0.1``) and Blackbox's shifted costs ``w + lambda dL/dy`` can go below
@@ -40,7 +46,7 @@ import torch
 from torch import nn
 
 from discgrad.data.terrain import make_terrain_maps
-from discgrad.estimators import Blackbox, Identity
+from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity
 from discgrad.models import ResNetTrunk
 from discgrad.scale import get_device, pick
 from discgrad.solvers import ShortestPath, Solver
@@ -56,6 +62,9 @@ METHODS: dict[str, dict] = {
     "identity_norm": {"estimator": "identity", "projection": "norm", "noise": 0.0},
     "identity_noise": {"estimator": "identity", "projection": None, "noise": 0.2},
     "blackbox": {"estimator": "blackbox", "lam": 20.0},
+    # not in the paper (issue 11); settings fixed before any run
+    "perturbed": {"estimator": "perturbed", "loss": "fenchel_young", "sigma": 1.0, "n_samples": 10},
+    "dab": {"estimator": "dab", "bridge": "conv", "bridge_width": 16, "bridge_weight": 1.0},
 }
 
 #: One config per scale (design section 3); nothing else changes between scales. ``grids``
@@ -76,8 +85,35 @@ def clamped_shortest_path() -> Solver:
     return Solver(lambda w: solver(w.clamp_min(0)), sense="min", name="ClampedShortestPath")
 
 
+class ConvBridge(nn.Module):
+    """DAB's bridge for the grid: costs ``(B, H, W)`` -> an imitation of the path mask.
+
+    Four convolutions (3x3 with dilations 1, 2, 4, then 1x1) and ReLUs: translation
+    equivariant like the solver's local moves, few parameters, and a receptive field of
+    15 cells, which covers the 12x12 maps of the cpu scale (a path depends on the whole
+    map). The output is linear (no squashing), so the bridge's Jacobian never saturates.
+    """
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=4, dilation=4), nn.ReLU(),
+            nn.Conv2d(width, 1, 1))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.net(w.unsqueeze(1)).squeeze(1)
+
+
 class PathLayer(nn.Module):
-    """The shortest-path layer of one method: costs ``(B, H, W)`` -> path mask ``(B, H, W)``."""
+    """The shortest-path layer of one method: costs ``(B, H, W)`` -> path mask ``(B, H, W)``.
+
+    ``loss(w, target)`` is the training loss of the method: the Hamming loss of the layer's
+    output, plus the bridge loss for DAB; for ``perturbed`` the Fenchel-Young loss, whose
+    layer has no hard forward output: ``forward`` then returns the exact path (used to
+    evaluate).
+    """
 
     def __init__(self, method: str):
         super().__init__()
@@ -87,11 +123,28 @@ class PathLayer(nn.Module):
         self.method, self.estimator = method, spec["estimator"]
         if self.estimator == "identity":
             self.layer = Identity(clamped_shortest_path(), projection=spec["projection"], noise=spec["noise"])
-        else:
+        elif self.estimator == "blackbox":
             self.layer = Blackbox(clamped_shortest_path(), lam=spec["lam"])
+        elif self.estimator == "perturbed":
+            self.layer = FenchelYoungLoss(clamped_shortest_path(), sigma=spec["sigma"], n_samples=spec["n_samples"])
+            self.solver = clamped_shortest_path()
+        else:
+            self.layer = DAB(clamped_shortest_path(), ConvBridge(spec["bridge_width"]), weight=spec["bridge_weight"])
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.estimator == "perturbed":
+            with torch.no_grad():
+                return self.solver(w.detach()).to(w.dtype)
         return self.layer(w)
+
+    def loss(self, w: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The training loss of the method on costs ``w`` and true paths ``target``."""
+        if self.estimator == "perturbed":
+            return self.layer(w, target)
+        loss = hamming(self.layer(w), target)
+        if self.estimator == "dab":
+            loss = loss + self.layer.bridge_loss
+        return loss
 
 
 def hamming(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -114,14 +167,22 @@ def layer_time_s(method: str, w: torch.Tensor, grad: torch.Tensor, repeats: int 
     """The median time of one forward and backward pass of the path layer alone, in seconds.
 
     The training step also runs the network, whose cost is the same for every method; this
-    isolates what the estimator costs (Identity: one solver call; Blackbox: two).
+    isolates what the estimator costs (Identity: one solver call; Blackbox: two; Perturbed:
+    ``n_samples`` in one batched call, with the Fenchel-Young loss against the exact paths
+    of ``w``; DAB: one, plus the bridge's forward and backward and its loss).
     """
     layer = PathLayer(method).train()
+    target = ShortestPath()(w.detach().clamp_min(0)).to(w.dtype)
     times = []
     for _ in range(repeats):
         x = w.detach().clone().requires_grad_()
         tick = time.perf_counter()
-        layer(x).backward(grad)
+        if layer.estimator == "perturbed":
+            layer.loss(x, target).backward()
+        elif layer.estimator == "dab":
+            ((layer(x) * grad).sum() + layer.layer.bridge_loss).backward()
+        else:
+            layer(x).backward(grad)
         if x.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - tick)
@@ -167,7 +228,8 @@ def run(method: str, scale: str | None = None, seed: int = 0, grid: int | None =
     seed_everything(seed)
     model = ResNetTrunk(3, config["width"], config["blocks"], grid, stride=2).to(device)
     layer = PathLayer(method)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    # DAB's bridge trains with the network, in the same optimiser (no extra steps)
+    optimiser = torch.optim.Adam([*model.parameters(), *layer.parameters()], lr=config["lr"])
     shuffled = ShuffledBatches(config["n_train"], config["batch_size"], config["epochs"], max_steps, device)
     epochs = shuffled.epochs
     train_calls = 0
@@ -180,7 +242,7 @@ def run(method: str, scale: str | None = None, seed: int = 0, grid: int | None =
         images, target = batch
         calls, tick = layer.layer.solver_calls, time.perf_counter()
         optimiser.zero_grad()
-        loss = hamming(layer(model(images)), target)
+        loss = layer.loss(model(images), target)
         loss.backward()
         optimiser.step()
         if device.type == "cuda":
@@ -191,10 +253,13 @@ def run(method: str, scale: str | None = None, seed: int = 0, grid: int | None =
     def evaluate():
         w = model(test.images)
         y = layer(w)
-        return {"test_cost_ratio": float(cost_ratio(test.costs, y, test.paths).mean()),
-                "test_accuracy": float((y == test.paths).flatten(1).all(1).to(w.dtype).mean()),
-                "test_hamming": float(hamming(y, test.paths)),
-                "test_cost_norm": float(w.flatten(1).norm(dim=1).mean())}
+        out = {"test_cost_ratio": float(cost_ratio(test.costs, y, test.paths).mean()),
+               "test_accuracy": float((y == test.paths).flatten(1).all(1).to(w.dtype).mean()),
+               "test_hamming": float(hamming(y, test.paths)),
+               "test_cost_norm": float(w.flatten(1).norm(dim=1).mean())}
+        if layer.estimator == "dab":  # how well the bridge imitates the solver (rounded at 0.5)
+            out["test_bridge_hamming"] = float(hamming((layer.layer.bridge(w) > 0.5).to(w.dtype), y))
+        return out
 
     history = dict(fit(step, batches, epochs, evaluate, modules=[model, layer],
                        desc=f"warcraft {method} {grid}x{grid} seed {seed}"))
@@ -208,6 +273,8 @@ def run(method: str, scale: str | None = None, seed: int = 0, grid: int | None =
                "train_time_s": sum(history["epoch_time_s"]),
                "solver_calls_per_step": train_calls / max(shuffled.steps, 1), "layer_time_s": layer_time,
                "test_cost_norm": history["test_cost_norm"][-1]}
+    if "test_bridge_hamming" in history:
+        metrics["test_bridge_hamming"] = history["test_bridge_hamming"][-1]
     settings = {**{n: v for n, v in config.items() if n != "grids"}, "grid": grid, **METHODS[method],
                 "steps": shuffled.steps}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
@@ -221,9 +288,17 @@ FINDINGS: dict[str, dict[str, bool]] = {
     "cpu": {"identity_on_par_with_blackbox": False, "best_identity_on_par_or_better": False,
             "identity_step_cheaper": False, "identity_layer_cheaper": True, "identity_costs_explode": True,
             "norm_better_than_no_projection": True, "blackbox_best": True,
-            "identity_one_call_blackbox_two": True, "all_learn": False},
-    "gpu": {"identity_one_call_blackbox_two": True},
+            "identity_one_call_blackbox_two": True, "all_learn": False,
+            "perturbed_better_than_blackbox": True, "perturbed_ten_calls_dab_one": True,
+            "perturbed_layer_costliest": True, "dab_better_than_identity": True,
+            "dab_worse_than_blackbox_in_every_seed": True, "dab_costs_collapse_in_some_seed": True,
+            "dab_bridge_imprecise": True},
+    "gpu": {"identity_one_call_blackbox_two": True, "perturbed_ten_calls_dab_one": True},
 }
+
+#: DAB's costs count as collapsed in a run when the final test cost norm is below this
+#: share of the first epoch's (fixed when the check was written, after the cpu run).
+DAB_COLLAPSE_SHARE = 0.05
 
 
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
@@ -245,6 +320,19 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
       ``blackbox_best``: Blackbox is better than each Identity variant;
     * ``all_learn``: every method's mean cost ratio is below that of the first epoch's
       evaluation (training improved the paths).
+
+    The two methods from outside the paper (issue 11):
+
+    * ``perturbed_better_than_blackbox``: Perturbed (Fenchel-Young loss) is better than
+      Blackbox; ``perturbed_ten_calls_dab_one``: they make ``n_samples`` (10) and 1 solver
+      calls per step; ``perturbed_layer_costliest``: Perturbed's layer alone takes longer
+      than every other method's;
+    * ``dab_better_than_identity``: DAB is better than Identity without projection;
+      ``dab_worse_than_blackbox_in_every_seed``: every DAB run ends with a higher cost
+      ratio than every Blackbox run; ``dab_costs_collapse_in_some_seed``: in some DAB run
+      the final test cost norm is below :data:`DAB_COLLAPSE_SHARE` of the first epoch's;
+      ``dab_bridge_imprecise``: the bridge, rounded at 0.5, misses more than 5 cells of
+      the exact path per test map on average.
     """
     s = summarize(runs, ("test_cost_ratio", "step_time_s", "solver_calls_per_step", "layer_time_s",
                          "test_cost_norm"), variant_keys=("grid",))
@@ -262,6 +350,15 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
         return sum(values) / len(values)
 
     identities = [m for m in METHODS if METHODS[m]["estimator"] == "identity"]
+
+    def final(m, g, metric):
+        return [r["metrics"][metric] for r in runs if r["method"] == m and r["settings"]["grid"] == g]
+
+    def collapsed(m, g):
+        return [r["history"]["test_cost_norm"][-1] < DAB_COLLAPSE_SHARE * r["history"]["test_cost_norm"][0]
+                for r in runs if r["method"] == m and r["settings"]["grid"] == g]
+
+    n_samples = METHODS["perturbed"]["n_samples"]
     return {
         "identity_on_par_with_blackbox": all(compare(ratio("identity", g), ratio("blackbox", g)) == "on par"
                                              for g in grids),
@@ -283,6 +380,20 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
             s[("identity", g)]["solver_calls_per_step"][0] == 1 and s[("blackbox", g)]["solver_calls_per_step"][0] == 2
             for g in grids),
         "all_learn": all(ratio(m, g)[0] < first_ratio(m, g) for m in METHODS for g in grids),
+        "perturbed_better_than_blackbox": all(compare(ratio("perturbed", g), ratio("blackbox", g)) == "better"
+                                              for g in grids),
+        "perturbed_ten_calls_dab_one": all(
+            s[("perturbed", g)]["solver_calls_per_step"][0] == n_samples and s[("dab", g)]["solver_calls_per_step"][0] == 1
+            for g in grids),
+        "perturbed_layer_costliest": all(
+            s[("perturbed", g)]["layer_time_s"][0] > max(s[(m, g)]["layer_time_s"][0] for m in METHODS if m != "perturbed")
+            for g in grids),
+        "dab_better_than_identity": all(compare(ratio("dab", g), ratio("identity", g)) == "better" for g in grids),
+        "dab_worse_than_blackbox_in_every_seed": all(
+            min(final("dab", g, "test_cost_ratio")) > max(final("blackbox", g, "test_cost_ratio")) for g in grids),
+        "dab_costs_collapse_in_some_seed": all(any(collapsed("dab", g)) for g in grids),
+        "dab_bridge_imprecise": all(sum(final("dab", g, "test_bridge_hamming")) / len(final("dab", g, "test_bridge_hamming")) > 5
+                                    for g in grids),
     }
 
 
