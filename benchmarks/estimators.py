@@ -112,7 +112,7 @@ ABOUT = 2.5  # "about x": within a factor 2.5 of x, either way (fixed before any
 #: What chapter 16 states about the committed ``results/bench/estimators.json`` (the chapter
 #: asserts ``findings(file) == FINDINGS``; tests/test_benchmarks.py checks it).
 FINDINGS = {
-    "identity_under_5_percent": ["ShortestPath"],
+    "identity_under_5_percent": ["ShortestPath", "TSP"],
     "blackbox_about_2x": ["Assignment", "Ranking", "ShortestPath", "TSP", "TopK"],
     "imle_about_2x": ["Assignment", "Ranking", "ShortestPath", "TSP", "TopK"],
     "perturbed_about_n": ["Assignment", "Ranking", "ShortestPath", "TSP", "TopK"],
