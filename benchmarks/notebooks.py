@@ -77,8 +77,8 @@ def execute(name: str, scale: str, timeout: int = 600) -> float:
                 os.environ[k] = v
 
 
-def from_cache(cache_dir: Path, names: list[str]) -> dict[str, float]:
-    """``execution_seconds`` of jupyter-cache's latest record per notebook that matches it now."""
+def from_cache(cache_dir: Path, names: list[str]) -> dict[str, tuple[float, str]]:
+    """``(execution_seconds, when executed)`` of jupyter-cache's record per notebook that matches it now."""
     import nbformat
     from jupyter_cache import get_cache
 
@@ -92,7 +92,7 @@ def from_cache(cache_dir: Path, names: list[str]) -> dict[str, float]:
             continue
         seconds = (record.data or {}).get("execution_seconds")
         if seconds is not None:
-            out[name] = float(seconds)
+            out[name] = (float(seconds), record.created.isoformat(timespec="seconds"))
     return out
 
 
@@ -141,23 +141,29 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     command = command_line(__file__, argv)
     if args.from_cache:
+        # executed by a book build: its date is the cache record's, its load was not recorded
         measured, source = from_cache(Path(args.from_cache), names), "jupyter-cache"
+        block = bench_provenance(time.perf_counter() - start, command, load_before, "wall")
+        when = {n: d for n, (_, d) in measured.items()}
+        measured = {n: s for n, (s, _) in measured.items()}
+        load = None
     else:
         measured, source = {}, "nbclient"
         for name in names:
             measured[name] = execute(name, args.scale, args.timeout)
             print(f"{name} at {args.scale}: {measured[name]:.1f} s", flush=True)
-    wall = time.perf_counter() - start
-    block = bench_provenance(wall, command, load_before, "wall")
+        block = bench_provenance(time.perf_counter() - start, command, load_before, "wall")
+        when = {n: block["date"] for n in measured}
+        load = block["load_average_1min_before_after"]
     entries = [{"notebook": n, "scale": args.scale, "seconds": round(s, 2), "source": source,
-                "date": block["date"], "git_commit": block["git_commit"], "command": command,
-                "load_average_1min_before_after": block["load_average_1min_before_after"],
+                "date": when[n], "git_commit": block["git_commit"], "command": command,
+                "load_average_1min_before_after": load,
                 "cpu_count": block["cpu_count"]} for n, s in measured.items()]
     out = Path(args.out)
     record = {"benchmark": "notebooks", "what_is_timed": __doc__.split("\n\n", 2)[2].strip(),
               "entries": merge(out, entries), "provenance": block}
     write_json(out, record)
-    print(f"wrote {out}: {len(entries)} entries from {source} ({wall:.0f} s)")
+    print(f"wrote {out}: {len(entries)} entries from {source} ({block['wall_time_s']:.0f} s)")
     return record
 
 
