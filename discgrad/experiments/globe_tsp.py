@@ -19,7 +19,7 @@ methods from outside the paper (issue 11): the perturbed optimizer of Berthet et
 trained with its Fenchel-Young loss (normal noise, ``sigma = 1``, 10 samples: the defaults
 of PyEPO's ``perturbedFenchelYoung``; 10 solver calls per step, no unperturbed one), and DAB
 (Ramapuram and Webb 2019) with a small MLP bridge on the flattened distance matrix
-(:class:`MLPBridge`), its loss added to the L1 loss with weight 1 (one solver call per
+(:class:`discgrad.models.FlatBridge`), its loss added to the L1 loss with weight 1 (one solver call per
 step). Neither uses a margin; both train for the same epochs and steps as the others.
 
 The margin noise is independent per matrix entry, so the noisy costs are no longer
@@ -49,7 +49,7 @@ from torch import nn
 
 from discgrad.data.flags import chordal_distances, make_globe, make_tours
 from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity
-from discgrad.models import SmallCNN
+from discgrad.models import FlatBridge, SmallCNN
 from discgrad.noise import margin_noise
 from discgrad.scale import get_device, pick
 from discgrad.solvers import TSP, Solver
@@ -120,23 +120,6 @@ class GlobeNet(nn.Module):
         return chordal_distances(self.points(images))
 
 
-class MLPBridge(nn.Module):
-    """DAB's bridge for the TSP: distances ``(B, k, k)`` -> an imitation of the tour adjacency.
-
-    An MLP on the ``k * k`` flattened distances (two hidden layers of ``width``, ReLU,
-    linear output): a tour depends on all the distances at once and has no grid structure
-    a convolution could use, and at ``k = 5`` the input is only 25 numbers.
-    """
-
-    def __init__(self, k: int, width: int = 128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(k * k, width), nn.ReLU(), nn.Linear(width, width),
-                                 nn.ReLU(), nn.Linear(width, k * k))
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return self.net(w).view(w.shape)
-
-
 class TourLayer(nn.Module):
     """The TSP layer of one method: distances ``(B, k, k)`` -> tour adjacency ``(B, k, k)``.
 
@@ -159,7 +142,7 @@ class TourLayer(nn.Module):
             self.layer = FenchelYoungLoss(symmetric_tsp(), sigma=spec["sigma"], n_samples=spec["n_samples"])
             self.solver = symmetric_tsp()
         else:
-            self.layer = DAB(symmetric_tsp(), MLPBridge(k, spec["bridge_width"]), weight=spec["bridge_weight"])
+            self.layer = DAB(symmetric_tsp(), FlatBridge((k, k), spec["bridge_width"]), weight=spec["bridge_weight"])
 
     def loss(self, w: torch.Tensor, target: torch.Tensor, hook=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The training loss of the method and the layer's output (``None`` for ``perturbed``).

@@ -27,7 +27,7 @@ Two methods from outside the paper (issue 11), with settings fixed before any ru
 perturbed optimizer of Berthet et al. (2020) trained with its Fenchel-Young loss (normal
 noise, ``sigma = 1``, 10 samples: the defaults of PyEPO's ``perturbedFenchelYoung``; 10
 solver calls per step, no unperturbed one), and DAB (Ramapuram and Webb 2019) with an MLP
-bridge on the flattened costs (:class:`MLPBridge`), its loss added to the Hamming loss with
+bridge on the flattened costs (:class:`discgrad.models.FlatBridge`), its loss added to the Hamming loss with
 weight 1 per pair (one solver call per step). Both losses are summed over the pairs of a
 batch, like the Hamming loss; every method trains for the same epochs and steps.
 
@@ -49,7 +49,7 @@ from torch import nn
 from discgrad.data.keypoints import make_keypoint_pairs
 from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity
 from discgrad.losses import hamming_loss
-from discgrad.models import MessagePassing
+from discgrad.models import FlatBridge, MessagePassing
 from discgrad.scale import get_device, pick
 from discgrad.solvers import Assignment
 from discgrad.train import fit, seed_everything
@@ -128,23 +128,6 @@ def margin_scale(projection: str | None, n: int, m: int) -> float:
     return 1.0 / math.sqrt(n * m) if projection == "norm" else 1.0
 
 
-class MLPBridge(nn.Module):
-    """DAB's bridge: costs ``(B, n, m)`` -> an imitation of the matching ``(B, n, m)``.
-
-    An MLP on the ``n * m`` flattened costs (two hidden layers of ``width``, ReLU, linear
-    output): a matching depends on all costs at once (each row and column is used once),
-    with no grid structure for a convolution.
-    """
-
-    def __init__(self, n: int, m: int, width: int = 128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n * m, width), nn.ReLU(), nn.Linear(width, width),
-                                 nn.ReLU(), nn.Linear(width, n * m))
-
-    def forward(self, costs: torch.Tensor) -> torch.Tensor:
-        return self.net(costs).view(costs.shape)
-
-
 class MatchingLayer(nn.Module):
     """The assignment layer of one method, with its margin in training.
 
@@ -169,7 +152,7 @@ class MatchingLayer(nn.Module):
             self.solver = Assignment()
             self.alpha = 0.0
         elif spec["estimator"] == "dab":
-            self.layer = DAB(solver, MLPBridge(n, m, spec["bridge_width"]), weight=spec["bridge_weight"])
+            self.layer = DAB(solver, FlatBridge((n, m), spec["bridge_width"]), weight=spec["bridge_weight"])
             self.alpha = 0.0
         else:
             self.alpha = spec["alpha"] * margin_scale(spec["projection"], n, m)
