@@ -26,7 +26,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from discgrad.results import provenance  # noqa: E402
+from discgrad.results import provenance, write_json  # noqa: E402
 
 
 CLOCKS = ("cpu", "wall")
@@ -131,6 +131,17 @@ def bench_provenance(wall_time_s: float, command: str, load_before: Sequence[flo
         "scipy_version": scipy.__version__,
         **extra,
     }
+
+
+def write_record(name: str, doc: str, results: dict, wall_time_s: float, script: str,
+                 argv: Sequence[str] | None, load_before: Sequence[float], clock: str, out, **extra) -> dict:
+    """Write ``results/bench/<name>.json``: the results, what is timed (the script's
+    docstring after its usage paragraph) and the provenance block; return the record."""
+    record = {"benchmark": name, "what_is_timed": doc.split("\n\n", 2)[2].strip(), "results": results,
+              "provenance": bench_provenance(wall_time_s, command_line(script, argv), load_before, clock, **extra)}
+    write_json(out, record)
+    print(f"wrote {out} ({wall_time_s:.0f} s)")
+    return record
 
 
 def ratio(a: float, b: float) -> float:

@@ -31,12 +31,11 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import ROOT, add_common_arguments, bench_provenance, command_line, race  # noqa: E402
+from _timing import ROOT, add_common_arguments, race, write_record  # noqa: E402
 
 from discgrad.estimators import DAB, IMLE, Blackbox, Identity, Perturbed  # noqa: E402
 from discgrad.experiments.globe_tsp import symmetric_tsp  # noqa: E402
 from discgrad.experiments.warcraft import clamped_shortest_path  # noqa: E402
-from discgrad.results import write_json  # noqa: E402
 from discgrad.solvers import Assignment, Ranking, TopK  # noqa: E402
 
 SAMPLES = (1, 10, 100)
@@ -175,13 +174,8 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     results = bench(args.repeats, clock=args.clock)
     wall = time.perf_counter() - start
-    record = {"benchmark": "estimators", "what_is_timed": __doc__.split("\n\n", 2)[2].strip(),
-              "results": results,
-              "provenance": bench_provenance(wall, command_line(__file__, argv), load_before, args.clock,
-                                                repeats=args.repeats)}
-    write_json(args.out, record)
-    print(f"wrote {args.out} ({wall:.0f} s)")
-    return record
+    return write_record("estimators", __doc__, results, wall, __file__, argv, load_before, args.clock, args.out,
+                        repeats=args.repeats)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import ROOT, add_common_arguments, bench_provenance, command_line, growth_exponent, race  # noqa: E402
+from _timing import ROOT, add_common_arguments, growth_exponent, race, write_record  # noqa: E402
 
-from discgrad.results import write_json  # noqa: E402
 from discgrad.solvers import TSP, Assignment, Ranking, ShortestPath, TopK  # noqa: E402
 from discgrad.solvers.shortest_path import NEIGHBOURS  # noqa: E402
 
@@ -329,16 +328,8 @@ def main(argv=None) -> dict:
             for m in assignment[0]["seconds"]} if len(assignment) >= 2 else {},
     }
     wall = time.perf_counter() - start
-    record = {
-        "benchmark": "solvers",
-        "what_is_timed": __doc__.split("\n\n", 2)[2].strip(),
-        "results": results,
-        "provenance": bench_provenance(wall, command_line(__file__, argv), load_before, args.clock,
-                                       repeats=args.repeats, dijkstra_max=args.dijkstra_max),
-    }
-    write_json(args.out, record)
-    print(f"wrote {args.out} ({wall:.0f} s)")
-    return record
+    return write_record("solvers", __doc__, results, wall, __file__, argv, load_before, args.clock, args.out,
+                        repeats=args.repeats, dijkstra_max=args.dijkstra_max)
 
 
 if __name__ == "__main__":

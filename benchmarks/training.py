@@ -29,11 +29,10 @@ from unittest import mock
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import CLOCKS, ROOT, bench_provenance, clock_time, command_line  # noqa: E402
+from _timing import CLOCKS, ROOT, clock_time, write_record  # noqa: E402
 
 from discgrad import train as _train  # noqa: E402
 from discgrad.experiments import globe_tsp, warcraft  # noqa: E402
-from discgrad.results import write_json  # noqa: E402
 from discgrad.scale import pick  # noqa: E402
 
 EXPERIMENTS = {"warcraft": warcraft, "globe_tsp": globe_tsp}
@@ -133,13 +132,8 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     results = bench(args.scale, args.rounds, args.clock)
     wall = time.perf_counter() - start
-    record = {"benchmark": "training", "what_is_timed": __doc__.split("\n\n", 2)[2].strip(),
-              "results": results,
-              "provenance": bench_provenance(wall, command_line(__file__, argv), load_before, args.clock,
-                                                rounds=args.rounds)}
-    write_json(args.out, record)
-    print(f"wrote {args.out} ({wall:.0f} s)")
-    return record
+    return write_record("training", __doc__, results, wall, __file__, argv, load_before, args.clock, args.out,
+                        rounds=args.rounds)
 
 
 if __name__ == "__main__":
