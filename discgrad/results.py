@@ -245,8 +245,9 @@ def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
         >>> (root / "bench").mkdir()
         >>> entry = {"notebook": "notebooks/06_vae", "scale": "cpu", "seconds": 125.4, "cpu_count": 2}
         >>> _ = (root / "bench" / "notebooks.json").write_text(json.dumps({"entries": [entry]}))
-        >>> chapter_cost("06_vae", root)
-        'recorded run time of this chapter: 2 min 05 s at cpu scale (2 CPU cores; results/bench/notebooks.json)'
+        >>> print(chapter_cost("06_vae", root))
+        recorded run time of this chapter (2 CPU cores, chapter 16):
+          2 min 05 s at cpu scale
         >>> chapter_cost("07_other", root)
         'no recorded run time for 07_other in results/bench/notebooks.json'
     """
@@ -259,5 +260,5 @@ def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
     if not parts:
         return f"no recorded run time for {notebook} in results/bench/notebooks.json"
     cores = sorted({e.get("cpu_count") for e in entries if e.get("cpu_count")})
-    machine = f"{'/'.join(str(c) for c in cores)} CPU cores; " if cores else ""
-    return f"recorded run time of this chapter: {', '.join(parts)} ({machine}results/bench/notebooks.json)"
+    machine = f"{'/'.join(str(c) for c in cores)} CPU cores, " if cores else ""
+    return f"recorded run time of this chapter ({machine}chapter 16):\n  {', '.join(parts)}"

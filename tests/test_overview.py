@@ -87,7 +87,7 @@ def test_best_is_marked_and_tables_render():
     for task in TASKS:
         for column in best_columns(task, table[task.label]):
             cell = table[task.label][column]
-            assert f"<b>{cell.mean:.3g} ±" in page
+            assert f"<b>{cell.mean:.3g}<br>±" in page
     costs = cost_overview(TASKS, table)
     assert all(costs[t.label]["Identity, best projection"][1] == pytest.approx(1.0) for t in TASKS
                if "Identity, best projection" in costs[t.label])

@@ -60,7 +60,8 @@ def test_describe_with_a_chapter_adds_its_recorded_cost(monkeypatch, tmp_path):
     entries = [{"notebook": "notebooks/05_x", "scale": "smoke", "seconds": 12.2, "cpu_count": 2},
                {"notebook": "notebooks/05_x", "scale": "cpu", "seconds": 301.0, "cpu_count": 2}]
     (tmp_path / "bench" / "notebooks.json").write_text(json.dumps({"entries": entries}))
-    first, second = describe("05_x").split("\n")
+    first, second, third = describe("05_x").split("\n")
     assert first == describe()
-    assert second.startswith("recorded run time of this chapter: 12 s at smoke scale, 5 min 01 s at cpu scale")
+    assert second == "recorded run time of this chapter (2 CPU cores, chapter 16):"
+    assert third == "  12 s at smoke scale, 5 min 01 s at cpu scale"
     assert describe("06_y").endswith("no recorded run time for 06_y in results/bench/notebooks.json")

@@ -147,28 +147,46 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(x) else f"{x:.{digits}g}"
 
 
+#: Column titles short enough for nine columns on a book page.
+SHORT = {
+    "Identity, best projection": "Identity + proj.",
+    "Identity, no projection": "Identity",
+    "Blackbox": "Blackbox",
+    "I-MLE": "I-MLE",
+    "Perturbed": "Perturbed",
+    "Gumbel / straight-through": "Gumbel / ST",
+    "Score function": "Score fn.",
+    "DAB": "DAB",
+}
+
+_TABLE = '<table style="font-size: 0.8em; line-height: 1.25">'
+_PAD = ' style="padding: 3px 8px 3px 0; text-align: left; vertical-align: top"'
+
+
+def _head(first: str) -> str:
+    return "".join(f"<th{_PAD}>{escape(h)}</th>" for h in (first, *(SHORT[c] for c in COLUMNS)))
+
+
 def html_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]) -> str:
     """The metric table as HTML: best per row in bold, the chosen method in small type."""
-    pad = ' style="padding: 3px 10px 3px 0; text-align: left; vertical-align: top"'
-    head = "".join(f"<th{pad}>{escape(h)}</th>" for h in ("task (metric)", *COLUMNS))
     rows = []
     for task in tasks:
         cells = table[task.label]
         best = set(best_columns(task, cells))
         arrow = "lower" if task.lower_is_better else "higher"
-        out = [f"<td{pad}>{escape(task.label)}<br><small>{escape(task.metric)}, {arrow} is better"
+        out = [f"<td{_PAD}>{escape(task.label)}<br><small>{escape(task.metric)}, {arrow} is better"
                f" (ch. {task.chapter})</small></td>"]
         for column in COLUMNS:
             cell = cells.get(column)
             if cell is None:
-                out.append(f"<td{pad}>&mdash;</td>")
+                out.append(f"<td{_PAD}>&mdash;</td>")
                 continue
-            value = f"{_fmt(cell.mean)} ± {_fmt(cell.std, 2)}"
+            value = f"{_fmt(cell.mean)}<br>± {_fmt(cell.std, 2)}"
             if column in best:
                 value = f"<b>{value}</b>"
-            out.append(f"<td{pad}>{value}<br><small>{escape(cell.method)}</small></td>")
+            out.append(f"<td{_PAD}>{value}<br><small>{escape(cell.method)}</small></td>")
         rows.append("<tr>" + "".join(out) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"{_TABLE}<thead><tr>{_head('task (metric)')}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def cost_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]],
@@ -190,22 +208,20 @@ def cost_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]
 
 
 def html_cost(tasks: Sequence[Task], costs: Mapping[str, Mapping[str, tuple]]) -> str:
-    """The cost table as HTML: ``calls/step · time ×`` per cell."""
-    pad = ' style="padding: 3px 10px 3px 0; text-align: left"'
-    head = "".join(f"<th{pad}>{escape(h)}</th>" for h in ("task", *COLUMNS))
+    """The cost table as HTML: solver calls per step and time relative to Identity per cell."""
     rows = []
     for task in tasks:
-        out = [f"<td{pad}>{escape(task.label)}</td>"]
+        out = [f"<td{_PAD}>{escape(task.label)}</td>"]
         for column in COLUMNS:
             if column not in costs[task.label]:
-                out.append(f"<td{pad}>&mdash;</td>")
+                out.append(f"<td{_PAD}>&mdash;</td>")
                 continue
             calls, ratio = costs[task.label][column]
             parts = [f"{calls:.3g} calls" if calls is not None else "calls n/r",
                      f"{ratio:.2g}× time" if ratio is not None else "time n/a"]
-            out.append(f"<td{pad}>{' · '.join(parts)}</td>")
+            out.append(f"<td{_PAD}>{'<br>'.join(parts)}</td>")
         rows.append("<tr>" + "".join(out) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f"{_TABLE}<thead><tr>{_head('task')}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _identity_margins(prefix: str) -> tuple[str, ...]:
