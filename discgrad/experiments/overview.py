@@ -163,19 +163,23 @@ _TABLE = '<table style="font-size: 0.8em; line-height: 1.25">'
 _PAD = ' style="padding: 3px 8px 3px 0; text-align: left; vertical-align: top"'
 
 
+def _note(text: str) -> str:
+    """A second line in small grey type; long method names may break after an underscore."""
+    return f'<br><span style="font-size: 0.85em; opacity: 0.75">{escape(text).replace("_", "_<wbr>")}</span>'
+
+
 def _head(first: str) -> str:
     return "".join(f"<th{_PAD}>{escape(h)}</th>" for h in (first, *(SHORT[c] for c in COLUMNS)))
 
 
 def html_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]) -> str:
-    """The metric table as HTML: best per row in bold, the chosen method in small type."""
+    """The metric table as HTML: best per row in bold, the chosen method in small grey type."""
     rows = []
     for task in tasks:
         cells = table[task.label]
         best = set(best_columns(task, cells))
         arrow = "lower" if task.lower_is_better else "higher"
-        out = [f"<td{_PAD}>{escape(task.label)}<br><small>{escape(task.metric)}, {arrow} is better"
-               f" (ch. {task.chapter})</small></td>"]
+        out = [f"<td{_PAD}>{escape(task.label)}{_note(f'ch. {task.chapter}: {task.metric}, {arrow} is better')}</td>"]
         for column in COLUMNS:
             cell = cells.get(column)
             if cell is None:
@@ -184,22 +188,31 @@ def html_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]
             value = f"{_fmt(cell.mean)}<br>± {_fmt(cell.std, 2)}"
             if column in best:
                 value = f"<b>{value}</b>"
-            out.append(f"<td{_PAD}>{value}<br><small>{escape(cell.method)}</small></td>")
+            out.append(f"<td{_PAD}>{value}{_note(cell.method)}</td>")
         rows.append("<tr>" + "".join(out) + "</tr>")
     return f"{_TABLE}<thead><tr>{_head('task (metric)')}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def cost_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]],
-                  reference: str = "Identity, best projection") -> dict[str, dict[str, tuple[float | None, float | None]]]:
-    """``{task: {column: (solver calls per step, wall time / reference's)}}``.
+def _identity(cells: Mapping[str, Cell]) -> str | None:
+    """The Identity column of a row: the best projection where it ran, else none."""
+    for column in ("Identity, best projection", "Identity, no projection"):
+        if column in cells:
+            return column
+    return None
 
-    The time ratio is ``None`` where the row has no ``reference`` cell; the calls are
+
+def cost_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]
+                  ) -> dict[str, dict[str, tuple[float | None, float | None]]]:
+    """``{task: {column: (solver calls per step, wall time / Identity's)}}``.
+
+    The reference is the row's Identity cell: with its best projection where one ran, else
+    without. The time ratio is ``None`` where the row has no Identity cell; the calls are
     ``None`` where the experiment did not record ``solver_calls_per_step``.
     """
     out = {}
     for task in tasks:
         cells = table[task.label]
-        ref = cells.get(reference)
+        ref = cells.get(_identity(cells)) if _identity(cells) else None
         out[task.label] = {
             column: (cell.solver_calls_per_step,
                      cell.wall_time_s / ref.wall_time_s if ref is not None else None)
@@ -217,7 +230,7 @@ def html_cost(tasks: Sequence[Task], costs: Mapping[str, Mapping[str, tuple]]) -
                 out.append(f"<td{_PAD}>&mdash;</td>")
                 continue
             calls, ratio = costs[task.label][column]
-            parts = [f"{calls:.3g} calls" if calls is not None else "calls n/r",
+            parts = [f"{calls:.3g} call{'s' if calls != 1 else ''}" if calls is not None else "calls n/r",
                      f"{ratio:.2g}× time" if ratio is not None else "time n/a"]
             out.append(f"<td{_PAD}>{'<br>'.join(parts)}</td>")
         rows.append("<tr>" + "".join(out) + "</tr>")
@@ -309,14 +322,6 @@ def _compare(task: Task, cells: Mapping[str, Cell], a: str, b: str) -> str | Non
         return None
     pick = lambda c: (c.mean, c.std, c.seeds)  # noqa: E731
     return compare(pick(cells[a]), pick(cells[b]), task.lower_is_better)
-
-
-def _identity(cells: Mapping[str, Cell]) -> str | None:
-    """The Identity column of a row: the best projection where it ran, else none."""
-    for column in ("Identity, best projection", "Identity, no projection"):
-        if column in cells:
-            return column
-    return None
 
 
 def findings(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]) -> dict[str, object]:
