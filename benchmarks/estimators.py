@@ -10,7 +10,9 @@ so that load changes hit them alike; ratios are of ``seconds``: see ``benchmarks
 * per solver, ``solve``: the solver called on the costs, nothing else; and for each
   estimator (training mode), the costs as a fresh leaf tensor, the layer's forward and
   the backward pass from ``dL/dy = g``, a fixed random tensor (for DAB together with its
-  bridge loss). The table holds each time divided by ``solve``'s.
+  bridge loss). The table holds each time divided by ``solve``'s. Also ``autograd_floor``:
+  the same forward and backward through a custom autograd function that computes nothing
+  and passes the gradient on, the least any such layer costs.
 * estimators: Identity (no projection, no noise), Blackbox (``lambda = 20``), IMLE
   (``lambda = 20``, Gumbel noise), Perturbed (``sigma = 1``, normal noise,
   ``n = 1, 10, 100``: its ``n`` noisy copies are solved in ONE batched call), DAB (bridge:
@@ -82,12 +84,31 @@ def forward_backward(layer, w: torch.Tensor, grad: torch.Tensor):
     return x.grad
 
 
+class _PassThrough(torch.autograd.Function):
+    """The least a custom autograd function can cost: no solve, the gradient passed on."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return torch.zeros_like(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def autograd_floor(w: torch.Tensor, grad: torch.Tensor):
+    """Forward and backward of :class:`_PassThrough` on a fresh leaf, as for the estimators."""
+    x = w.detach().requires_grad_()
+    _PassThrough.apply(x).backward(grad)
+    return x.grad
+
+
 def bench(repeats: int, solvers: dict | None = None, clock: str = "cpu") -> dict:
     """Time every estimator of every solver of ``solvers`` (default: :func:`cases`)."""
     results = {}
     for name, (solver, w) in (cases() if solvers is None else solvers).items():
         grad = torch.randn(w.shape, generator=torch.Generator().manual_seed(1))
-        contenders = {"solve": lambda: solver(w)}
+        contenders = {"solve": lambda: solver(w), "autograd_floor": lambda: autograd_floor(w, grad)}
         estimators = layers(solver, w.shape)
         contenders.update({k: (lambda layer=layer: forward_backward(layer, w, grad)) for k, layer in estimators.items()})
         for layer in estimators.values():
