@@ -25,7 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from discgrad.experiments.runner import mean_std
+from discgrad.experiments.runner import compare, mean_std
 from discgrad.results import load_results, results_path
 
 #: The method families, in the order of the table's columns.
@@ -212,7 +212,7 @@ def cost_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]
     out = {}
     for task in tasks:
         cells = table[task.label]
-        ref = cells.get(_identity(cells)) if _identity(cells) else None
+        ref = cells.get(_identity(cells))
         out[task.label] = {
             column: (cell.solver_calls_per_step,
                      cell.wall_time_s / ref.wall_time_s if ref is not None else None)
@@ -316,8 +316,6 @@ TASKS = (
 
 
 def _compare(task: Task, cells: Mapping[str, Cell], a: str, b: str) -> str | None:
-    from discgrad.experiments.runner import compare
-
     if a not in cells or b not in cells:
         return None
     pick = lambda c: (c.mean, c.std, c.seeds)  # noqa: E731
