@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from discgrad.experiments import dvae, l2x, runner
+from discgrad.experiments import dvae, l2x, runner, summary
 from discgrad.projections import P_mean, P_std
 from discgrad.results import PROVENANCE_FIELDS, load_results, results_path
 from discgrad.scale import SCALES
@@ -48,22 +48,22 @@ def test_run_all_records_every_method_variant_and_seed_with_provenance(tmp_path)
 
 def test_summaries_group_by_method_and_variant(tmp_path):
     runs = load_results(runner.run_all(FAKE, "cpu", seeds=[0, 1, 2], root=tmp_path))["runs"]
-    table = runner.summarize(runs, ["loss"], variant_keys=("k",))
+    table = summary.summarize(runs, ["loss"], variant_keys=("k",))
     assert list(table) == [("a", 1), ("b", 1), ("a", 2), ("b", 2)]
     assert table[("b", 2)]["loss"] == (4.0, 1.0, 3)  # seeds 0, 1, 2 give 3, 4, 5
-    assert runner.mean_curves(runs, "loss", ("k",))[("a", 1)] == [9.0, 1.0]
-    md = runner.markdown_table(table, {"loss": "loss"}, ("method", "k"))
+    assert summary.mean_curves(runs, "loss", ("k",))[("a", 1)] == [9.0, 1.0]
+    md = summary.markdown_table(table, {"loss": "loss"}, ("method", "k"))
     assert md.splitlines()[2] == "| a | 1 | 2 ± 1 | 3 |"
-    assert "b 2: loss=4 ± 1 (n=3)" in runner.format_table(table)
-    assert math.isnan(runner.mean_std([1.0])[1])
+    assert "b 2: loss=4 ± 1 (n=3)" in summary.format_table(table)
+    assert math.isnan(summary.mean_std([1.0])[1])
 
 
 def test_compare_uses_the_seed_spread():
-    assert runner.compare((1.0, 0.1, 3), (1.5, 0.1, 3)) == "better"
-    assert runner.compare((1.5, 0.1, 3), (1.0, 0.1, 3)) == "worse"
-    assert runner.compare((1.0, 0.3, 3), (1.5, 0.3, 3)) == "on par"
-    assert runner.compare((1.0, float("nan"), 1), (1.5, float("nan"), 1)) == "better"
-    assert runner.compare((0.8, 0.1, 3), (0.5, 0.1, 3), lower_is_better=False) == "better"
+    assert summary.compare((1.0, 0.1, 3), (1.5, 0.1, 3)) == "better"
+    assert summary.compare((1.5, 0.1, 3), (1.0, 0.1, 3)) == "worse"
+    assert summary.compare((1.0, 0.3, 3), (1.5, 0.3, 3)) == "on par"
+    assert summary.compare((1.0, float("nan"), 1), (1.5, float("nan"), 1)) == "better"
+    assert summary.compare((0.8, 0.1, 3), (0.5, 0.1, 3), lower_is_better=False) == "better"
 
 
 def test_torch_threads_restores_the_setting():

@@ -18,6 +18,7 @@ recording with provenance, summaries for the chapters' tables).
 * :mod:`discgrad.experiments.dab_vae`: DAB, density estimation against RELAX (chapter 15);
 * :mod:`discgrad.experiments.overview`: every method on every task (chapter 17).
 """
-from .runner import Experiment, compare, mean_curves, mean_std, run_all, summarize
+from .runner import Experiment, run_all
+from .summary import compare, mean_curves, mean_std, summarize
 
 __all__ = ["Experiment", "run_all", "summarize", "mean_curves", "mean_std", "compare"]

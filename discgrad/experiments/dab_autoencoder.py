@@ -39,7 +39,8 @@ from discgrad.scale import get_device, pick
 from discgrad.solvers import Solver, TopK
 from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, compare, main, mean_curves, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, mean_curves, summarize
 
 NAME = "dab_autoencoder"
 CODES = ("binary", "onehot")
@@ -334,7 +335,7 @@ def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
     For each code ``c`` in ``binary, onehot`` (comparisons by
-    :func:`discgrad.experiments.runner.compare` on the final test metrics: "better" = the
+    :func:`discgrad.experiments.summary.compare` on the final test metrics: "better" = the
     intervals mean ± std over seeds do not overlap):
 
     * ``{c}_dab_recon_10pct_better_than_gumbel``: mean test reconstruction error of DAB

@@ -49,7 +49,8 @@ from discgrad.solvers import TopK
 from discgrad.train import fit, seed_everything
 
 from .dvae import imitation_error, make_bridge
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "dab_classification"
 
@@ -211,7 +212,7 @@ FINDINGS: dict[str, dict[str, bool]] = {
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` on the final test accuracy
+    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test accuracy
     (mean ± std over seeds; higher is better):
 
     * ``dab_better_than_straight_through``, ``dab_better_than_identity``: DAB is better;

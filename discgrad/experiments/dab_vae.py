@@ -41,7 +41,8 @@ from discgrad.models import MLP
 from discgrad.scale import get_device, pick
 from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, compare, main, mean_curves, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, mean_curves, summarize
 
 NAME = "dab_vae"
 
@@ -272,7 +273,7 @@ def relative_gain(runs: Sequence[Mapping], method: str, reference: str) -> float
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` on the final test N-ELBO
+    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test N-ELBO
     (mean ± std over seeds; "better" means the intervals do not overlap):
 
     * ``dab_beats_relax``: DAB is better than RELAX; ``dab_gain_over_relax_at_least_9pct``:

@@ -37,7 +37,8 @@ from discgrad.scale import get_device, pick
 from discgrad.solvers import TopK
 from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "dvae"
 
@@ -382,7 +383,7 @@ FINDINGS: dict[str, dict[str, bool]] = {
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` on the final test N-ELBO
+    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test N-ELBO
     (mean ± std over seeds; "better" means the intervals do not overlap); other values are
     means over seeds:
 

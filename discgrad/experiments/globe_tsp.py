@@ -55,7 +55,8 @@ from discgrad.scale import get_device, pick
 from discgrad.solvers import TSP, Solver
 from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "globe_tsp"
 
@@ -334,7 +335,7 @@ def _mean_curve(runs, method, k, metric):
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` on the final test accuracy
+    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test accuracy
     (mean ± std over seeds; "better" means the intervals do not overlap), for every ``k``:
 
     * ``margin_lifts_accuracy``: Identity with ``xi = 0.5`` is better than with ``xi = 0``

@@ -54,7 +54,8 @@ from discgrad.scale import get_device, pick
 from discgrad.solvers import Assignment
 from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "graph_matching"
 
@@ -294,7 +295,7 @@ def _same_curves(runs: Sequence[Mapping], a: str, b: str) -> bool:
 def findings(runs: Sequence[Mapping]) -> dict:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons of test accuracy use :func:`discgrad.experiments.runner.compare`
+    Comparisons of test accuracy use :func:`discgrad.experiments.summary.compare`
     (mean ± std over seeds; "better": the intervals do not overlap; "on par": they do):
 
     * ``margin_helps_none`` / ``margin_helps_norm``: for Identity without projection / with

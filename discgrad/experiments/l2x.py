@@ -35,7 +35,8 @@ from discgrad.solvers import TopK
 from discgrad.train import fit, seed_everything
 
 from .dvae import imitation_error, make_bridge
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "l2x"
 
@@ -272,7 +273,7 @@ FINDINGS: dict[str, dict[str, bool]] = {
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` (mean ± std over seeds;
+    Comparisons use :func:`discgrad.experiments.summary.compare` (mean ± std over seeds;
     "better" means the intervals do not overlap, "on par" that they do), for every ``k``:
 
     * ``std_much_better_than_none``: Identity with P_std is better than Identity without

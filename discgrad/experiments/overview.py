@@ -25,7 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from discgrad.experiments.runner import compare, mean_std
+from discgrad.experiments.summary import compare, mean_std
 from discgrad.results import load_results, results_path
 
 #: The method families, in the order of the table's columns.
@@ -325,7 +325,7 @@ def _compare(task: Task, cells: Mapping[str, Cell], a: str, b: str) -> str | Non
 def findings(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]) -> dict[str, object]:
     """What chapter 17 states about the table; the chapter and a unit test assert it.
 
-    "better", "worse" and "on par" are :func:`~discgrad.experiments.runner.compare`'s
+    "better", "worse" and "on par" are :func:`~discgrad.experiments.summary.compare`'s
     verdicts (the intervals mean ± std over seeds do not overlap, or do). Per-row verdicts
     are ``{experiment or row label: verdict}`` for the rows where both methods ran.
     """

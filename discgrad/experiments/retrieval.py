@@ -40,7 +40,8 @@ from discgrad.solvers import Ranking
 from discgrad.train import fit, seed_everything
 
 from .dvae import imitation_error, make_bridge
-from .runner import Experiment, compare, main, summarize
+from .runner import Experiment, main
+from .summary import compare, summarize
 
 NAME = "retrieval"
 TRAIN_CLASSES = (0, 1, 2, 3, 4)
@@ -338,7 +339,7 @@ PROJECTED = [f"identity_{p}{m}" for p in ("mean", "norm", "std") for m in ("", "
 def findings(runs: Sequence[Mapping]) -> dict:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons of Recall@1 use :func:`discgrad.experiments.runner.compare` (mean ± std over
+    Comparisons of Recall@1 use :func:`discgrad.experiments.summary.compare` (mean ± std over
     seeds; "better" means the intervals do not overlap, "on par" that they do):
 
     * ``none_below_every_projection``: Identity without projection is worse than Identity
@@ -402,9 +403,9 @@ def untrained_recall(runs: Sequence[Mapping], k: int = 1) -> tuple[float, float,
 
     :func:`run` seeds the generators, then builds the :class:`Embedder`; this builds the
     same initial network per run and evaluates it on the test classes. Returns
-    ``(mean, std, n)`` over the runs, the form :func:`~discgrad.experiments.runner.compare` takes.
+    ``(mean, std, n)`` over the runs, the form :func:`~discgrad.experiments.summary.compare` takes.
     """
-    from .runner import mean_std
+    from .summary import mean_std
     from discgrad.train import seed_everything
 
     values = []

@@ -52,7 +52,8 @@ from discgrad.solvers import Solver
 from discgrad.train import fit, seed_everything
 
 from .dvae import imitation_error, make_bridge
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "sorting"
 
@@ -289,7 +290,7 @@ def relative_gain(a: float, b: float) -> float:
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` on the final all-or-none
+    Comparisons use :func:`discgrad.experiments.summary.compare` on the final all-or-none
     test accuracy (mean ± std over seeds; higher is better), for every length:
 
     * ``dab_better_than_straight_through``, ``dab_better_than_identity``: DAB is better;

@@ -52,7 +52,8 @@ from discgrad.scale import get_device, pick
 from discgrad.solvers import ShortestPath, Solver
 from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, compare, main, summarize
+from .runner import Experiment, ShuffledBatches, main
+from .summary import compare, summarize
 
 NAME = "warcraft"
 
@@ -304,7 +305,7 @@ DAB_COLLAPSE_SHARE = 0.05
 def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
     """The chapter's claims, computed from recorded runs (one results file's ``runs``).
 
-    Comparisons use :func:`discgrad.experiments.runner.compare` on the final test cost ratio
+    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test cost ratio
     (mean ± std over seeds; lower is better), for every map size:
 
     * ``identity_on_par_with_blackbox``: Identity without projection and Blackbox are on par
