@@ -36,9 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import ROOT, add_common_arguments, race, write_record  # noqa: E402
 
 from discgrad.estimators import DAB, IMLE, Blackbox, Identity, Perturbed  # noqa: E402
-from discgrad.experiments.globe_tsp import symmetric_tsp  # noqa: E402
-from discgrad.experiments.warcraft import clamped_shortest_path  # noqa: E402
-from discgrad.solvers import Assignment, Ranking, TopK  # noqa: E402
+from discgrad.solvers import (Assignment, Ranking, TopK, clamped_shortest_path,  # noqa: E402
+                              symmetric_tsp)
 
 SAMPLES = (1, 10, 100)
 

@@ -28,7 +28,7 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import ROOT, bench_provenance, command_line  # noqa: E402
 
-from discgrad.results import _read_json, write_json  # noqa: E402
+from discgrad.results import read_json, write_json  # noqa: E402
 
 #: The issue's targets for the whole book, in seconds.
 TARGETS_S = {"smoke": 10 * 60, "cpu": 45 * 60}
@@ -98,7 +98,7 @@ def from_cache(cache_dir: Path, names: list[str]) -> dict[str, tuple[float, str]
 
 def merge(path: Path, new: list[dict]) -> list[dict]:
     """The entries of ``path`` with those of ``new`` replacing the same (notebook, scale)."""
-    old = _read_json(path).get("entries", []) if path.exists() else []
+    old = read_json(path).get("entries", []) if path.exists() else []
     keys = {(e["notebook"], e["scale"]) for e in new}
     return [e for e in old if (e["notebook"], e["scale"]) not in keys] + new
 

@@ -1,20 +1,19 @@
 """Time one training epoch of the Warcraft and globe TSP experiments, per method.
 
-    python benchmarks/training.py [--rounds 5] [--scale cpu] [--out results/bench/training.json] [--threads 1] [--clock cpu|wall]
+    python benchmarks/training.py [--rounds 5] [--scale cpu] [--out results/bench/training.json] [--threads 1]
 
 What is timed: for each experiment (``warcraft`` on 12x12 maps, ``globe_tsp`` with k = 5
 countries, both at the ``--scale`` config) and each method of the module's ``METHODS``
 (read when the script runs, so new methods are picked up), ``run(method, seed=0,
 max_steps=S)`` with ``S`` the number of steps of one epoch (``ceil(n_train /
-batch_size)``). The clock runs only inside the optimisation steps (forward, loss,
-backward, optimiser update): the module's ``fit`` is wrapped so that each call of
-``step`` is timed, and the per-epoch evaluation, data generation and model set-up are
-left out. The clock (``--clock``) is the process's CPU time on a shared machine (it does
-not count the time the process waits for a core) or the wall time on a quiet one (see
-``benchmarks/_timing.py``). ``--rounds`` rounds each run every method once in turn (so that load changes hit
-them alike); the table holds the median over rounds of the epoch's summed step time, and
-the solver calls per step that the estimator's counter reports. One warm-up run (one
-step) per experiment builds the cached data sets first.
+batch_size)``). The time is the one the run records itself: ``discgrad.train.fit`` keeps
+per epoch the wall time of the optimisation steps (forward, loss, backward, optimiser
+update, and drawing the batches) in ``history["epoch_time_s"]``; the per-epoch
+evaluation, data generation and model set-up are left out. It is wall time, so run the
+script on a quiet machine. ``--rounds`` rounds each run every method once in turn (so
+that load changes hit them alike); the table holds the median over rounds of the epoch's
+time, and the solver calls per step that the estimator's counter reports. One warm-up run
+(one step) per experiment builds the cached data sets first.
 """
 from __future__ import annotations
 
@@ -24,14 +23,12 @@ import os
 import statistics
 import sys
 import time
-from unittest import mock
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import CLOCKS, ROOT, clock_time, write_record  # noqa: E402
+from _timing import ROOT, write_record  # noqa: E402
 
-from discgrad import train as _train  # noqa: E402
 from discgrad.experiments import globe_tsp, warcraft  # noqa: E402
 from discgrad.scale import pick  # noqa: E402
 
@@ -48,37 +45,31 @@ def reference_methods(module) -> tuple[str, str]:
     return identity, blackbox
 
 
-def timed_epoch(module, method: str, scale: str, steps: int, clock: str = "cpu") -> tuple[float, float]:
-    """Seconds (on ``clock``) spent in ``steps`` optimisation steps of ``module.run``, and solver calls per step."""
-    spent, now = [], clock_time(clock)
+def timed_epoch(module, method: str, scale: str, steps: int) -> tuple[float, float]:
+    """Wall seconds that ``module.run`` spent in ``steps`` optimisation steps, and solver calls per step.
 
-    def fit(step, *args, **kwargs):
-        def timed(batch):
-            tick = now()
-            out = step(batch)
-            spent.append(now() - tick)
-            return out
-        return _train.fit(timed, *args, **kwargs)
-
-    with mock.patch.object(module, "fit", fit):
-        result = module.run(method, scale=scale, seed=0, max_steps=steps)
-    if len(spent) != steps:
-        raise AssertionError(f"{module.NAME} {method}: timed {len(spent)} steps, expected {steps}")
-    return sum(spent), result["metrics"]["solver_calls_per_step"]
+    The seconds are the run's own record, ``history["epoch_time_s"]`` summed over its epochs
+    (one epoch when ``steps`` is an epoch's worth).
+    """
+    record = module.run(method, scale, seed=0, max_steps=steps)
+    recorded = record["settings"].get("steps", steps)
+    if recorded != steps:
+        raise AssertionError(f"{module.NAME} {method}: ran {recorded} steps, expected {steps}")
+    return sum(record["history"]["epoch_time_s"]), record["metrics"]["solver_calls_per_step"]
 
 
-def bench(scale: str, rounds: int, clock: str = "cpu") -> dict:
+def bench(scale: str, rounds: int) -> dict:
     out = {}
     for name, module in EXPERIMENTS.items():
         config = pick(module.CONFIGS, scale)
         steps = math.ceil(config["n_train"] / config["batch_size"])
         methods = list(module.METHODS)
-        timed_epoch(module, methods[0], scale, 1, clock)  # warm-up: builds the cached data sets
+        timed_epoch(module, methods[0], scale, 1)  # warm-up: builds the cached data sets
         seconds = {m: [] for m in methods}
         calls = {}
         for _ in range(rounds):
             for m in methods:
-                t, calls[m] = timed_epoch(module, m, scale, steps, clock)
+                t, calls[m] = timed_epoch(module, m, scale, steps)
                 seconds[m].append(t)
         median = {m: statistics.median(t) for m, t in seconds.items()}
         identity, blackbox = reference_methods(module)
@@ -124,15 +115,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--scale", default="cpu", choices=["smoke", "cpu", "gpu"], help="the experiments' config")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "training.json"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the experiments' runner uses 1)")
-    parser.add_argument("--clock", choices=CLOCKS, default="cpu", help="cpu: process CPU time; wall: wall time")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("DISCGRAD_PROGRESS", "0")
     load_before = os.getloadavg()
     start = time.perf_counter()
-    results = bench(args.scale, args.rounds, args.clock)
+    results = bench(args.scale, args.rounds)
     wall = time.perf_counter() - start
-    return write_record("training", __doc__, results, wall, __file__, argv, load_before, args.clock, args.out,
+    return write_record("training", __doc__, results, wall, __file__, argv, load_before, "wall", args.out,
                         rounds=args.rounds)
 
 

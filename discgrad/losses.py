@@ -1,7 +1,8 @@
 """Losses on solver outputs.
 
-The Fenchel-Young loss of Berthet et al. (2020) lives with its estimator in
-:mod:`discgrad.estimators.perturbed` and is re-exported here.
+The Fenchel-Young loss of Berthet et al. (2020) lives with its estimator:
+:class:`discgrad.FenchelYoungLoss` (in :mod:`discgrad.estimators.perturbed`). It is not
+imported here, so this module stays free of the estimators.
 
 Book: chapter 2 (the baseline zoo) and the experiment chapters.
 """
@@ -11,9 +12,7 @@ import math
 
 import torch
 
-from discgrad.estimators.perturbed import FenchelYoungLoss
-
-__all__ = ["hamming_loss", "FenchelYoungLoss"]
+__all__ = ["hamming_loss"]
 
 
 def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:

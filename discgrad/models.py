@@ -46,33 +46,6 @@ class MLP(nn.Sequential):
         self.in_features, self.out_features = in_features, out_features
 
 
-class FlatBridge(nn.Module):
-    """A DAB bridge for a solver without grid structure: an MLP on the flattened instance.
-
-    ``(B, *shape)`` costs are flattened, passed through :class:`MLP` with two hidden
-    layers of ``width`` (ReLU), and reshaped back: a matching or a tour depends on all its
-    costs at once, with no locality for a convolution to use. Chapters 8 and 10 use it.
-
-    Args:
-        shape: the shape of one instance, e.g. ``(n, m)`` or ``(k, k)``.
-        width: the hidden width.
-
-    Example:
-        >>> FlatBridge((5, 5), 16)(torch.zeros(3, 5, 5)).shape
-        torch.Size([3, 5, 5])
-    """
-
-    def __init__(self, shape: Sequence[int], width: int = 128):
-        super().__init__()
-        size = 1
-        for s in shape:
-            size *= int(s)
-        self.net = nn.Sequential(nn.Flatten(), MLP(size, [width, width], size))
-
-    def forward(self, costs: torch.Tensor) -> torch.Tensor:
-        return self.net(costs).view(costs.shape)
-
-
 class SmallCNN(nn.Module):
     """A small convolutional network: ``[Conv3x3 -> ReLU] x len(channels)``, pool, MLP head.
 

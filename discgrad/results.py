@@ -10,15 +10,22 @@ and each run records what was run and how::
      "metrics": {"test_accuracy": 0.91},                # final values
      "history": {"test_accuracy": [0.5, 0.8, 0.91]},    # per epoch
      "provenance": {"command": ..., "scale": ..., "device": ..., "torch_version": ...,
-                    "git_commit": ..., "date": ..., "wall_time_s": ...}}
+                    "git_commit": ..., "date": ..., "wall_time_s": ...,      # required
+                    "numpy_version": ..., "scipy_version": ..., "discgrad_version": ...,
+                    "git_dirty": false, "git_diff_sha256": null, ...}}
 
-Benchmarks write ``results/bench/<name>.json`` with a top-level ``provenance`` block of the
-same fields. :func:`load_results` refuses a file whose runs lack a field, naming it.
+``git_commit`` is the bare commit; a run recorded from a checkout with uncommitted changes
+says so in ``git_dirty`` and stores the SHA-256 of ``git diff HEAD`` in ``git_diff_sha256``
+(:func:`working_tree`, :func:`check_clean_tree`). Benchmarks write
+``results/bench/<name>.json`` with a top-level ``provenance`` block of the same fields.
+:func:`load_results` refuses a file whose runs lack a field, carry a non-finite number or
+repeat each other, naming the run and the field.
 Book: "How to use this book", section on results.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -30,8 +37,10 @@ from typing import Any, Mapping
 
 import torch
 
+from . import __version__
 from .scale import SCALES, device_name, get_device, get_scale
 
+# required in every provenance block; newer blocks add versions and the working tree's state
 PROVENANCE_FIELDS = ("command", "scale", "device", "torch_version", "git_commit", "date", "wall_time_s")
 RUN_FIELDS = ("experiment", "method", "settings", "seed", "metrics", "history", "provenance")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -46,19 +55,50 @@ def results_root() -> Path:
     return Path.cwd() / "results"
 
 
-def git_commit() -> str:
-    """The commit of the book's checkout, with ``+dirty`` when it has uncommitted changes."""
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=_PACKAGE_ROOT, capture_output=True, timeout=30)
+
+
+def working_tree() -> dict:
+    """The state of the book's checkout: ``{"commit", "dirty", "diff_sha256"}``.
+
+    ``dirty`` says whether tracked files differ from the commit (staged or not; untracked
+    files do not count); ``diff_sha256`` is the SHA-256 of ``git diff HEAD`` when dirty, else
+    ``None``, so a run recorded from uncommitted code still names the code it ran. Outside
+    a git checkout (an installed package) the commit is ``"unknown (...)"`` and the tree
+    counts as clean. Book: "How to use this book", section on results.
+
+    Example:
+        >>> sorted(working_tree())
+        ['commit', 'diff_sha256', 'dirty']
+    """
+    unknown = lambda why: {"commit": f"unknown ({why})", "dirty": False, "diff_sha256": None}  # noqa: E731
     try:
-        run = lambda *args: subprocess.run(  # noqa: E731
-            ["git", *args], cwd=_PACKAGE_ROOT, capture_output=True, text=True, timeout=10
-        )
-        head = run("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return "unknown (not a git checkout)"
-        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
-        return head.stdout.strip() + ("+dirty" if dirty else "")
+        top = _git("rev-parse", "--show-toplevel")
+        if top.returncode != 0 or Path(top.stdout.decode().strip()).resolve() != _PACKAGE_ROOT:
+            return unknown("not a git checkout")
+        head = _git("rev-parse", "HEAD")
+        diff = _git("diff", "HEAD", "--no-ext-diff", "--no-color", "--binary")
+        if head.returncode != 0 or diff.returncode != 0:
+            return unknown("not a git checkout")
     except (OSError, subprocess.SubprocessError):
-        return "unknown (git not available)"
+        return unknown("git not available")
+    dirty = bool(diff.stdout)
+    return {"commit": head.stdout.decode().strip(), "dirty": dirty,
+            "diff_sha256": hashlib.sha256(diff.stdout).hexdigest() if dirty else None}
+
+
+def check_clean_tree(allow_dirty: bool) -> dict:
+    """Return :func:`working_tree`; raise ``ValueError`` if it is dirty and ``allow_dirty`` is false.
+
+    The experiments' command line calls this before recording, so that a committed
+    results file names the code that made it.
+    """
+    state = working_tree()
+    if state["dirty"] and not allow_dirty:
+        raise ValueError("the working tree has uncommitted changes; commit them, "
+                         "or pass --allow-dirty to record a hash of the diff")
+    return state
 
 
 def provenance(wall_time_s: float, command: str | None = None, scale: str | None = None,
@@ -73,18 +113,27 @@ def provenance(wall_time_s: float, command: str | None = None, scale: str | None
 
     Example:
         >>> p = provenance(1.5, command="python -m discgrad.experiments.demo")
-        >>> sorted(p) == sorted(PROVENANCE_FIELDS + ("python_version", "platform"))
+        >>> set(PROVENANCE_FIELDS) <= set(p) and p["discgrad_version"] == __version__
         True
     """
+    import numpy
+    import scipy
+
     device = torch.device(device) if device is not None else get_device()
+    tree = working_tree()
     return {
         "command": command if command is not None else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "scale": scale or get_scale(),
         "device": device_name(device),
         "torch_version": torch.__version__,
-        "git_commit": git_commit(),
+        "git_commit": tree["commit"],
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(float(wall_time_s), 3),
+        "numpy_version": numpy.__version__,
+        "scipy_version": scipy.__version__,
+        "discgrad_version": __version__,
+        "git_dirty": tree["dirty"],
+        "git_diff_sha256": tree["diff_sha256"],
         "python_version": platform.python_version(),
         "platform": platform.platform(),
     }
@@ -116,15 +165,27 @@ def check_run(run: Any, where: str) -> None:
     for field in ("settings", "metrics", "history"):
         if not isinstance(run[field], Mapping):
             raise ValueError(f"{where}: field {field!r} must be an object, got {type(run[field]).__name__}")
-    if not isinstance(run["seed"], int):
-        raise ValueError(f"{where}: field 'seed' must be an integer, got {run['seed']!r}")
+    seed = run["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{where}: field 'seed' must be an integer >= 0, got {seed!r}")
     for name, value in run["metrics"].items():
-        if not isinstance(value, (int, float)):
+        if not _is_number(value):
             raise ValueError(f"{where}: metric {name!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: metric {name!r} is not finite ({value!r})")
     for name, values in run["history"].items():
         if not isinstance(values, list):
             raise ValueError(f"{where}: history {name!r} must be a list (one value per epoch)")
+        for epoch, value in enumerate(values):
+            if not _is_number(value) or not math.isfinite(value):
+                raise ValueError(f"{where}: history {name!r} at epoch index {epoch} must be a "
+                                 f"finite number, got {value!r}")
     check_provenance(run["provenance"], where)
+
+
+def _is_number(value: Any) -> bool:
+    # bool is a subclass of int, but True is no metric
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def results_path(experiment: str, scale: str | None = None, root: Path | str | None = None) -> Path:
@@ -177,7 +238,8 @@ def write_json(path: Path | str, data: Mapping) -> Path:
     return path
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path | str) -> Any:
+    """Read a JSON file; ``ValueError`` naming the file if it is not valid JSON."""
     try:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
@@ -188,7 +250,9 @@ def load_results(path: Path | str) -> dict:
     """Read and validate an experiment's results file; every run must carry its provenance.
 
     Raises:
-        ValueError: naming the file, the run and the missing or malformed field.
+        ValueError: naming the file, the run and the missing or malformed field; also for
+            two runs with the same method, seed and settings, and for a file at
+            ``<root>/<scale>/<experiment>.json`` whose own scale or experiment differ.
 
     Example:
         >>> import json, tempfile, pathlib
@@ -200,7 +264,7 @@ def load_results(path: Path | str) -> dict:
         ValueError: ...bad.json run 0: run lacks the field 'experiment'
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, Mapping):
         raise ValueError(f"{path}: the top level must be an object")
     for field in ("experiment", "scale", "runs"):
@@ -208,57 +272,27 @@ def load_results(path: Path | str) -> dict:
             raise ValueError(f"{path}: lacks the top-level field {field!r}")
     if not isinstance(data["runs"], list):
         raise ValueError(f"{path}: field 'runs' must be a list")
+    if path.parent.name in SCALES and (data["scale"] != path.parent.name or data["experiment"] != path.stem):
+        raise ValueError(f"{path}: the file says experiment {data['experiment']!r} at scale "
+                         f"{data['scale']!r}, but its path says {path.stem!r} at {path.parent.name!r}")
+    seen: dict[tuple, list[tuple[int, Any]]] = {}
     for i, run in enumerate(data["runs"]):
         check_run(run, f"{path} run {i}")
+        same_seed = seen.setdefault((run["method"], run["seed"]), [])
+        for j, settings in same_seed:
+            if settings == run["settings"]:
+                raise ValueError(f"{path}: runs {j} and {i} repeat each other (method {run['method']!r}, "
+                                 f"seed {run['seed']}, the same settings)")
+        same_seed.append((i, run["settings"]))
     return dict(data)
 
 
 def load_benchmark(path: Path | str) -> dict:
     """Read a ``results/bench/<name>.json`` file and check its provenance block."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, Mapping) or "provenance" not in data:
         raise ValueError(f"{path}: lacks the top-level field 'provenance'")
     check_provenance(data["provenance"], str(path))
     return dict(data)
 
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
-
-
-def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
-    """One line with a chapter's recorded execution time at each scale, for its first page.
-
-    The times come from ``results/bench/notebooks.json``, written by
-    ``python benchmarks/notebooks.py --scale <scale>`` (chapter 16), which executes every
-    chapter from a fresh kernel and records the wall time with the machine it ran on.
-
-    Args:
-        notebook: the chapter's file stem, e.g. ``"06_discrete_vae"``.
-        root: the results root (default :func:`results_root`).
-
-    Example:
-        >>> import json, tempfile, pathlib
-        >>> root = pathlib.Path(tempfile.mkdtemp())
-        >>> (root / "bench").mkdir()
-        >>> entry = {"notebook": "notebooks/06_vae", "scale": "cpu", "seconds": 125.4, "cpu_count": 2}
-        >>> _ = (root / "bench" / "notebooks.json").write_text(json.dumps({"entries": [entry]}))
-        >>> print(chapter_cost("06_vae", root))
-        recorded run time of this chapter (2 CPU cores, chapter 16):
-          2 min 05 s at cpu scale
-        >>> chapter_cost("07_other", root)
-        'no recorded run time for 07_other in results/bench/notebooks.json'
-    """
-    path = Path(root or results_root()) / "bench" / "notebooks.json"
-    if not path.exists():
-        return "no recorded run times here (results/bench/notebooks.json comes with the book's repository)"
-    entries = [e for e in _read_json(path).get("entries", []) if e.get("notebook", "").endswith("/" + notebook)]
-    by_scale = {e["scale"]: e for e in entries}
-    parts = [f"{_duration(by_scale[s]['seconds'])} at {s} scale" for s in SCALES if s in by_scale]
-    if not parts:
-        return f"no recorded run time for {notebook} in results/bench/notebooks.json"
-    cores = sorted({e.get("cpu_count") for e in entries if e.get("cpu_count")})
-    machine = f"{'/'.join(str(c) for c in cores)} CPU cores, " if cores else ""
-    return f"recorded run time of this chapter ({machine}chapter 16):\n  {', '.join(parts)}"

@@ -98,17 +98,19 @@ def pick(configs: Mapping[str, T], scale: str | None = None) -> T:
     return configs[scale]
 
 
-def describe(chapter: str | None = None) -> str:
-    """The scale, the device and the torch version, for a chapter's setup cell.
+def resolve_config(configs: Mapping[str, T], config: Mapping | str | None = None) -> T:
+    """The config an experiment runs with: ``config`` itself when it is a mapping (a chapter's
+    parameters cell, say), else ``configs[config]`` for a scale name, else the active scale's.
 
-    With ``chapter`` (the notebook's file stem), a second line gives the chapter's recorded
-    execution time at each scale (:func:`discgrad.results.chapter_cost`), so a reader knows
-    what running it costs before running it.
+    Experiments call this once, so a config passed down is the config that runs.
+
+    Example:
+        >>> resolve_config({"smoke": {"n": 1}, "cpu": {"n": 10}, "gpu": {"n": 100}}, "cpu")
+        {'n': 10}
+        >>> resolve_config({"smoke": {}, "cpu": {}, "gpu": {}}, {"n": 3})
+        {'n': 3}
     """
-    device = get_device()
-    line = f"scale={get_scale()}  device={device} ({device_name(device)})  torch={torch.__version__}"
-    if chapter is None:
-        return line
-    from discgrad.results import chapter_cost  # results imports this module
+    if isinstance(config, Mapping):
+        return config
+    return pick(configs, config)
 
-    return line + "\n" + chapter_cost(chapter)

@@ -69,7 +69,9 @@ def fit(step: Callable[[object], Mapping[str, torch.Tensor | float]],
         desc: the progress bar's label.
 
     Returns:
-        History: ``{"train_<name>": [...], "<eval name>": [...], "epoch_time_s": [...]}``.
+        History: ``{"train_<name>": [...], "<eval name>": [...], "epoch_time_s": [...]}``;
+        ``epoch_time_s`` is the wall time of the epoch's steps (drawing the batches included,
+        ``evaluate`` not).
 
     Example:
         >>> w = torch.zeros(1, requires_grad=True); opt = torch.optim.SGD([w], lr=0.5)
@@ -96,6 +98,8 @@ def fit(step: Callable[[object], Mapping[str, torch.Tensor | float]],
             count += 1
         if count == 0:
             raise ValueError(f"batches({epoch}) yielded no batch")
+        # the training part of the epoch only: the held-out evaluation is not training time
+        history.setdefault("epoch_time_s", []).append(time.perf_counter() - start)
         for name, total in sums.items():
             history.setdefault(f"train_{name}", []).append(total / count)
         if evaluate is not None:
@@ -104,6 +108,5 @@ def fit(step: Callable[[object], Mapping[str, torch.Tensor | float]],
             with torch.no_grad():
                 for name, value in evaluate().items():
                     history.setdefault(name, []).append(float(value))
-        history.setdefault("epoch_time_s", []).append(time.perf_counter() - start)
         bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k != "epoch_time_s"})
     return history

@@ -6,13 +6,16 @@ from pathlib import Path
 import pytest
 
 import discgrad
+import discgrad.bridges
+import discgrad.chapter
 import discgrad.losses
 import discgrad.noise
 import discgrad.projections
 import discgrad.solvers
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = [discgrad, discgrad.solvers, discgrad.projections, discgrad.noise, discgrad.losses]
+MODULES = [discgrad, discgrad.solvers, discgrad.bridges, discgrad.projections, discgrad.noise, discgrad.losses,
+           discgrad.chapter]
 
 
 def _public():

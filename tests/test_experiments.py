@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from discgrad.bridges import imitation_error
 from discgrad.experiments import dvae, l2x, runner, summary
+from discgrad.findings import dvae as dvae_findings
 from discgrad.projections import P_mean, P_std
-from discgrad.results import PROVENANCE_FIELDS, load_results, results_path
+from discgrad.results import load_results, results_path
 from discgrad.scale import SCALES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +92,10 @@ def test_workers_give_the_same_runs_as_one_process(tmp_path):
     kwargs = dict(scale="smoke", seeds=[0], methods=["identity_std", "gumbel_st"], max_steps=2)
     one = load_results(runner.run_all(dvae.EXPERIMENT, root=tmp_path / "one", **kwargs))["runs"]
     two = load_results(runner.run_all(dvae.EXPERIMENT, root=tmp_path / "two", workers=2, **kwargs))["runs"]
-    assert [(r["method"], r["metrics"]) for r in one] == [(r["method"], r["metrics"]) for r in two]
+    # runs are recorded as they end, so the order may differ; the numbers may not
+    def key(r):
+        return r["method"], r["seed"]
+    assert [r["metrics"] for r in sorted(one, key=key)] == [r["metrics"] for r in sorted(two, key=key)]
 
 
 # --- every config of every experiment, one step ----------------------------------------------
@@ -113,25 +118,12 @@ def test_dvae_every_method_and_config_runs_one_step(method, scale, tmp_path):
     load_results(runner.record(result, scale, tmp_path))
 
 
-@pytest.mark.parametrize("scale", SCALES)
-@pytest.mark.parametrize("method", l2x.METHODS)
-def test_l2x_every_method_and_config_runs_one_step(method, scale, tmp_path):
-    k = l2x.CONFIGS[scale]["ks"][-1]
-    result = l2x.run(method, scale, seed=0, k=k, max_steps=1)
-    assert result["settings"]["k"] == k and result["settings"]["steps"] == 1
-    assert all(math.isfinite(v) for v in result["metrics"].values())
-    assert 0 <= result["metrics"]["test_precision"] <= 1
-    load_results(runner.record(result, scale, tmp_path))
-
-
 def test_runs_are_reproducible_and_seeds_differ():
     a, b = (dvae.run("identity_std", "smoke", seed=1, max_steps=3) for _ in range(2))
     assert a["metrics"] == b["metrics"]
     assert dvae.run("identity_std", "smoke", seed=2, max_steps=3)["metrics"] != a["metrics"]
     with pytest.raises(ValueError, match="unknown method"):
         dvae.run("blackbox", "smoke")
-    with pytest.raises(ValueError, match="unknown method"):
-        l2x.run("blackbox", "smoke")
 
 
 # --- the pieces of the discrete VAE ----------------------------------------------------------
@@ -199,10 +191,10 @@ def test_dab_sampler_sends_the_bridge_vjp_and_trains_only_the_bridge():
     assert all(p.grad is not None for p in sampler.parameters())
     torch.testing.assert_close(logits.grad.reshape(u.shape), u)  # ... and never reaches the logits
     hard = sampler.layer.hard_fn(w)
-    assert float(dvae.imitation_error(hard, hard)) == 0.0
+    assert float(imitation_error(hard, hard)) == 0.0
     constant = hard.mean(0).expand_as(hard)  # the best constant predictor scores 1
-    assert float(dvae.imitation_error(constant, hard)) == pytest.approx(1.0)
-    assert float(dvae.imitation_error(constant + 0.1, hard)) > 1.0
+    assert float(imitation_error(constant, hard)) == pytest.approx(1.0)
+    assert float(imitation_error(constant + 0.1, hard)) > 1.0
 
 
 def test_cosine_counts_no_update_as_zero_and_skips_no_signal():
@@ -224,100 +216,19 @@ def test_eval_samples_are_k_hot_and_use_the_given_noise():
     assert torch.equal(z.gather(-1, top), torch.ones_like(top, dtype=z.dtype))
 
 
-# --- the pieces of learning to explain -------------------------------------------------------
-
-def test_l2x_relaxations_and_eval_selection():
-    torch.manual_seed(0)
-    config, k = l2x.CONFIGS["smoke"], 3
-    scores = torch.randn(4, config["positions"])  # the DAB bridge takes d scores
-    for method in l2x.METHODS:
-        selector = l2x.Selector(method, k, config)
-        z = selector(scores)
-        assert z.shape == scores.shape and (z >= 0).all()
-        if method in ("identity", "identity_std", "imle", "dab"):
-            assert torch.equal(z.sum(1), torch.full((4,), float(k))) and set(z.unique().tolist()) <= {0.0, 1.0}
-        elif method == "softsub":  # successive softmaxes: total mass k (an entry may exceed 1)
-            torch.testing.assert_close(z.sum(1), torch.full((4,), float(k)))
-        else:  # the maximum of k relaxed one-hots: entries in [0, 1], mass between 1 and k
-            assert (z <= 1 + 1e-6).all() and ((z.sum(1) >= 1 - 1e-5) & (z.sum(1) <= k + 1e-5)).all()
-        selector.eval()
-        assert torch.equal(selector(scores), l2x.TopK(k)(scores))
-
-
-def test_l2x_dab_selector_sends_the_bridge_vjp():
-    torch.manual_seed(0)
-    config, k = l2x.CONFIGS["smoke"], 3
-    selector = l2x.Selector("dab", k, config)
-    scores = torch.randn(4, config["positions"], requires_grad=True)
-    seen = {}
-    selector.layer.register_forward_pre_hook(lambda mod, args: seen.update(w=args[0].detach()))
-    z = selector(scores)
-    assert torch.equal(z, l2x.TopK(k)(seen["w"])) and not torch.equal(seen["w"], scores.detach())
-    g = torch.randn_like(z)
-    (z * g).sum().backward()
-    w = seen["w"].clone().requires_grad_(True)
-    expected, = torch.autograd.grad(selector.layer.bridge(w), w, g)
-    torch.testing.assert_close(scores.grad, expected)  # the noise is a shift: dw/dscores = 1
-    assert all(p.grad is None for p in selector.parameters())
-    result = l2x.run("dab", "smoke", seed=0, k=k, max_steps=2)
-    assert {"test_bridge_error", "test_bridge_topk_match", "train_bridge_error"} <= set(result["metrics"])
-
-
-def test_predictor_sees_only_the_selected_positions():
-    torch.manual_seed(0)
-    predictor = l2x.Predictor(embed_dim=4, hidden=8)
-    x = torch.randn(2, 6, 4)
-    z = torch.tensor([[1.0, 1.0, 0, 0, 0, 0], [0, 0, 0, 0, 1.0, 1.0]])
-    changed = x.clone()
-    changed[0, 2:] = torch.randn(4, 4)
-    changed[1, :4] = torch.randn(4, 4)
-    torch.testing.assert_close(predictor(x, z, 2), predictor(changed, z, 2))
-    assert float(l2x.precision(z, torch.tensor([[1.0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 1]]))) == 0.75
-
-
-# --- the committed results and what the chapters state ---------------------------------------
-
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_committed_cpu_results_carry_provenance_and_agree_with_the_chapter(name):
-    module = EXPERIMENTS[name]
-    path = ROOT / "results" / "cpu" / f"{name}.json"
-    data = load_results(path)  # validates every run and its provenance
-    runs = data["runs"]
-    assert data["experiment"] == name and data["scale"] == "cpu"
-    for run in runs:
-        assert set(PROVENANCE_FIELDS) <= set(run["provenance"])
-        assert run["provenance"]["scale"] == "cpu"
-        assert run["provenance"]["command"].startswith(f"python -m discgrad.experiments.{name} --scale cpu")
-        # made with the current cpu config, for the full number of steps
-        config = {k: v for k, v in module.CONFIGS["cpu"].items() if k != "ks"}
-        assert {k: run["settings"][k] for k in config} == config
-        assert run["settings"]["steps"] > 0 and len(run["history"]["epoch_time_s"]) == config["epochs"]
-    variants = module.EXPERIMENT.variants(module.CONFIGS["cpu"])
-    keys = {(r["method"], *(r["settings"][k] for k in module.EXPERIMENT.variant_keys), r["seed"]) for r in runs}
-    expected = {(m, *v.values(), s) for m in module.METHODS for v in variants for s in (0, 1, 2)}
-    assert keys == expected and len(runs) == len(expected)
-    assert module.findings(runs) == module.FINDINGS["cpu"]
-
+# --- what the chapters state about the committed results -------------------------------------
 
 def test_findings_reject_incomplete_results():
     with pytest.raises(ValueError, match="lack the methods"):
-        dvae.findings([])
-    with pytest.raises(ValueError, match="lack the"):
-        l2x.findings([])
+        dvae_findings.findings([])
     # a flipped result flips the finding: the check can fail
     runs = load_results(ROOT / "results" / "cpu" / "dvae.json")["runs"]
     swapped = json.loads(json.dumps(runs))
     for run in swapped:
         if run["method"] == "identity_std":
             run["metrics"]["test_nelbo"] += 10.0
-    assert dvae.findings(swapped)["std_beats_imle"] is False
+    assert dvae_findings.findings(swapped)["std_beats_imle"] is False
     for run in swapped:
         if run["method"] == "dab":
             run["metrics"]["test_bridge_error"] = 0.05
-    assert dvae.findings(swapped)["dab_bridge_imperfect"] is False
-    runs = load_results(ROOT / "results" / "cpu" / "l2x.json")["runs"]
-    swapped = json.loads(json.dumps(runs))
-    for run in swapped:
-        if run["method"] == "dab":
-            run["metrics"]["test_bridge_topk_match"] = 0.95
-    assert l2x.findings(swapped)["dab_bridge_rough"] is False
+    assert dvae_findings.findings(swapped)["dab_bridge_imperfect"] is False

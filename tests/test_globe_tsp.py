@@ -11,9 +11,11 @@ import torch
 from discgrad.data import chordal_distances, make_globe, make_tours
 from discgrad.data.flags import LAYOUTS
 from discgrad.experiments import globe_tsp, runner
+from discgrad.findings import globe_tsp as tsp_findings
 from discgrad.projections import P_std
-from discgrad.results import PROVENANCE_FIELDS, load_results
+from discgrad.results import load_results
 from discgrad.scale import SCALES
+from discgrad.solvers import TSP, symmetric_tsp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,9 +73,9 @@ def test_symmetric_tsp_accepts_noisy_costs_and_the_layer_follows_the_method():
     w = chordal_distances(torch.nn.functional.normalize(torch.randn(8, 5, 3), dim=-1))
     noisy = w + 0.1 * torch.randn_like(w)  # asymmetric: the plain TSP refuses it
     with pytest.raises(ValueError, match="symmetric"):
-        globe_tsp.TSP()(noisy)
-    y = globe_tsp.symmetric_tsp()(noisy)
-    assert torch.equal(y, globe_tsp.TSP()((noisy + noisy.transpose(1, 2)) / 2))
+        TSP()(noisy)
+    y = symmetric_tsp()(noisy)
+    assert torch.equal(y, TSP()((noisy + noisy.transpose(1, 2)) / 2))
     # Identity with P_std: dL/dw = -P_std'(w)^T dL/dy, one solver call per step
     layer = globe_tsp.TourLayer("identity_0")
     w1 = w.clone().requires_grad_()
@@ -94,7 +96,7 @@ def test_symmetric_tsp_accepts_noisy_costs_and_the_layer_follows_the_method():
     (bb(w2) * g).sum().backward()
     assert bb.layer.solver_calls == 2 and bb.layer.lam == 20.0
     bb.eval()
-    assert torch.equal(bb(w), globe_tsp.TSP()(w))
+    assert torch.equal(bb(w), TSP()(w))
     with pytest.raises(ValueError, match="unknown method"):
         globe_tsp.TourLayer("nonexistent")
 
@@ -102,7 +104,7 @@ def test_symmetric_tsp_accepts_noisy_costs_and_the_layer_follows_the_method():
 def test_perturbed_trains_with_the_fenchel_young_loss_and_dab_with_its_bridge():
     torch.manual_seed(0)
     w = chordal_distances(torch.nn.functional.normalize(torch.randn(8, 5, 3), dim=-1))
-    target = globe_tsp.TSP()(chordal_distances(torch.nn.functional.normalize(torch.randn(8, 5, 3), dim=-1)))
+    target = TSP()(chordal_distances(torch.nn.functional.normalize(torch.randn(8, 5, 3), dim=-1)))
     layer = globe_tsp.TourLayer("perturbed")
     spec = globe_tsp.METHODS["perturbed"]
     assert (spec["sigma"], spec["n_samples"], spec["margin"]) == (1.0, 10, 0.0)
@@ -112,14 +114,14 @@ def test_perturbed_trains_with_the_fenchel_young_loss_and_dab_with_its_bridge():
     assert y is None and layer.layer.solver_calls == 10
     # FY gradient of a min solver: (y* - mean_s y(w - sigma Z_s)) / B, on the symmetrised costs
     z = layer.layer.last_noise
-    y_s = globe_tsp.symmetric_tsp()((w - z).flatten(0, 1)).view(z.shape)
+    y_s = symmetric_tsp()((w - z).flatten(0, 1)).view(z.shape)
     torch.testing.assert_close(w1.grad, (target - y_s.mean(0)) / 8)
-    assert torch.equal(layer(w), globe_tsp.TSP()(w))  # forward: the exact tour
+    assert torch.equal(layer(w), TSP()(w))  # forward: the exact tour
     dab = globe_tsp.TourLayer("dab")
     w2 = w.clone().requires_grad_()
     loss, y = dab.loss(w2, target)
-    assert torch.equal(y, globe_tsp.TSP()(w)) and dab.layer.solver_calls == 1
-    hard = globe_tsp.TSP()(w)
+    assert torch.equal(y, TSP()(w)) and dab.layer.solver_calls == 1
+    hard = TSP()(w)
     bridge = dab.layer.bridge(w)
     torch.testing.assert_close(loss, globe_tsp.l1_loss(hard, target)
                                + ((bridge - hard) ** 2).flatten(1).sum(1).mean())
@@ -171,33 +173,15 @@ def test_gpu_config_runs_one_step_on_the_cpu(method, monkeypatch):
     assert all(math.isfinite(v) for v in result["metrics"].values())
 
 
-def test_committed_cpu_results_carry_provenance_and_agree_with_the_chapter():
-    path = ROOT / "results" / "cpu" / "globe_tsp.json"
-    data = load_results(path)
-    runs = data["runs"]
-    assert data["experiment"] == "globe_tsp" and data["scale"] == "cpu"
-    config = {k: v for k, v in globe_tsp.CONFIGS["cpu"].items() if k != "ks"}
-    for run in runs:
-        assert set(PROVENANCE_FIELDS) <= set(run["provenance"])
-        assert run["provenance"]["scale"] == "cpu"
-        assert run["provenance"]["command"].startswith("python -m discgrad.experiments.globe_tsp --scale cpu")
-        assert {k: run["settings"][k] for k in config} == config
-        assert len(run["history"]["epoch_time_s"]) == config["epochs"]
-    keys = {(r["method"], r["settings"]["k"], r["seed"]) for r in runs}
-    expected = set(itertools.product(globe_tsp.METHODS, globe_tsp.CONFIGS["cpu"]["ks"], (0, 1, 2)))
-    assert keys == expected and len(runs) == len(expected)
-    assert globe_tsp.findings(runs) == globe_tsp.FINDINGS["cpu"]
-
-
 def test_findings_reject_incomplete_results_and_can_fail():
     with pytest.raises(ValueError, match="lack the"):
-        globe_tsp.findings([])
+        tsp_findings.findings([])
     runs = load_results(ROOT / "results" / "cpu" / "globe_tsp.json")["runs"]
     swapped = json.loads(json.dumps(runs))
     for run in swapped:
         if run["method"] == "identity_0":
             run["metrics"]["test_accuracy"] = 1.0
-    assert globe_tsp.findings(swapped)["margin_lifts_accuracy"] is False
+    assert tsp_findings.findings(swapped)["margin_lifts_accuracy"] is False
 
 
 def test_the_training_loss_goes_through_the_layers_forward_margin_included():
@@ -206,7 +190,7 @@ def test_the_training_loss_goes_through_the_layers_forward_margin_included():
                                                         dim=-1))
     layer = globe_tsp.TourLayer("blackbox_0.5")
     torch.manual_seed(1)
-    _, y = layer.loss(w, globe_tsp.TSP()(w))
+    _, y = layer.loss(w, TSP()(w))
     torch.manual_seed(1)
     assert torch.equal(y, layer(w))
-    assert not torch.equal(y, globe_tsp.TSP()(w))  # the margin changed some tours
+    assert not torch.equal(y, TSP()(w))  # the margin changed some tours

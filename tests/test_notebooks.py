@@ -53,6 +53,7 @@ def test_notebook_has_the_shape_of_a_chapter(path):
     assert "import discgrad" in setup, "the first code cell is the setup cell"
     # the setup cell prints the scale, the device and this chapter's recorded run time
     assert f'print(describe("{path.stem}"))' in setup, f'the setup cell must print(describe("{path.stem}"))'
+    assert "from discgrad.chapter import describe" in setup, "describe comes from discgrad.chapter"
 
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from discgrad.experiments.overview import (COLUMNS, TASKS, Cell, Task, best_columns, cost_overview,
-                                           html_cost, html_overview, overview, task_cells)
+from discgrad.findings.overview import (COLUMNS, TASKS, Cell, Task, best_columns, cost_overview,
+                                        html_cost, html_overview, overview, task_cells)
 from discgrad.results import results_root
 
 ROOT = results_root()
@@ -102,13 +102,13 @@ def test_best_columns_keeps_exact_ties():
 
 
 def test_findings_of_the_committed_cpu_table_are_what_chapter_17_states():
-    from discgrad.experiments.overview import FINDINGS, findings
+    from discgrad.findings.overview import FINDINGS, findings
 
     assert findings(TASKS, overview(TASKS, "cpu")) == FINDINGS["cpu"]
 
 
 def test_findings_change_when_the_results_do(tmp_path):
-    from discgrad.experiments.overview import FINDINGS, findings
+    from discgrad.findings.overview import FINDINGS, findings
 
     for name in {t.experiment for t in TASKS}:
         _copy(tmp_path, name)

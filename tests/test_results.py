@@ -1,7 +1,9 @@
 import json
+import re
 
 import pytest
 
+from discgrad import results
 from discgrad.results import (PROVENANCE_FIELDS, load_benchmark, load_results, provenance,
                               record_run, results_path)
 
@@ -88,8 +90,133 @@ def test_committed_results_files_are_valid():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent / "results"
-    for path in sorted(root.glob("*/*.json")):
+    paths = sorted(root.glob("*/*.json"))
+    folders = {path.parent.name for path in paths}
+    assert {"cpu", "bench"} <= folders, f"no results file in {root}/{{cpu,bench}}: found only {sorted(folders)}"
+    for path in paths:
         if path.parent.name == "bench":
             load_benchmark(path)
         else:
             load_results(path)
+
+
+def _rewrite(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_provenance_records_versions_and_the_working_tree():
+    import numpy
+    import scipy
+
+    import discgrad
+
+    p = provenance(1.0, command="x", scale="smoke")
+    assert (p["numpy_version"], p["scipy_version"]) == (numpy.__version__, scipy.__version__)
+    assert p["discgrad_version"] == discgrad.__version__
+    assert "+" not in p["git_commit"] and isinstance(p["git_dirty"], bool)
+    assert (p["git_diff_sha256"] is None) == (not p["git_dirty"])
+
+
+def test_files_without_the_newer_provenance_fields_still_load(tmp_path):
+    path = _rewrite(_record(tmp_path), lambda d: d["runs"][0].update(
+        provenance={k: d["runs"][0]["provenance"][k] for k in PROVENANCE_FIELDS}))
+    assert load_results(path)["runs"][0]["provenance"].keys() == set(PROVENANCE_FIELDS)
+
+
+def _git(root, *args):
+    import subprocess
+
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                   capture_output=True)
+
+
+def test_working_tree_hashes_the_diff_and_dirty_trees_are_refused(tmp_path, monkeypatch):
+    import hashlib
+    import subprocess
+
+    root = tmp_path.resolve()
+    monkeypatch.setattr(results, "_PACKAGE_ROOT", root)
+    (root / "a.txt").write_text("one\n")
+    _git(root, "init", "-q")
+    _git(root, "add", "a.txt")
+    _git(root, "commit", "-q", "-m", "first")
+    clean = results.working_tree()
+    assert len(clean["commit"]) == 40 and clean["dirty"] is False and clean["diff_sha256"] is None
+    assert results.check_clean_tree(False) == clean
+    (root / "untracked.txt").write_text("not part of the code\n")
+    assert results.working_tree()["dirty"] is False   # untracked files do not count
+    (root / "a.txt").write_text("two\n")
+    dirty = results.working_tree()
+    diff = subprocess.run(["git", "diff", "HEAD", "--no-ext-diff", "--no-color", "--binary"], cwd=root,
+                          capture_output=True, check=True).stdout
+    assert dirty == {"commit": clean["commit"], "dirty": True, "diff_sha256": hashlib.sha256(diff).hexdigest()}
+    with pytest.raises(ValueError, match="uncommitted changes; commit them, or pass --allow-dirty"):
+        results.check_clean_tree(False)
+    assert results.check_clean_tree(True) == dirty
+    p = provenance(1.0, command="x", scale="smoke")
+    assert (p["git_commit"], p["git_dirty"], p["git_diff_sha256"]) == (clean["commit"], True, dirty["diff_sha256"])
+
+
+def test_outside_a_git_checkout_the_commit_is_unknown_and_the_tree_passes(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "_PACKAGE_ROOT", tmp_path.resolve())
+    state = results.working_tree()
+    assert state["commit"].startswith("unknown (") and state["dirty"] is False
+    assert results.check_clean_tree(False) == state
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda r: r["metrics"].update(accuracy=float("nan")), "metric 'accuracy' is not finite"),
+    (lambda r: r["metrics"].update(accuracy=float("inf")), "metric 'accuracy' is not finite"),
+    (lambda r: r["metrics"].update(accuracy=True), "metric 'accuracy' must be a number, got True"),
+    (lambda r: r.update(seed=True), "field 'seed' must be an integer >= 0, got True"),
+    (lambda r: r.update(seed=-1), "field 'seed' must be an integer >= 0, got -1"),
+    (lambda r: r["history"].update(accuracy=[0.5, "0.9"]),
+     "history 'accuracy' at epoch index 1 must be a finite number, got '0.9'"),
+    (lambda r: r["history"].update(accuracy=[float("nan"), 0.9]),
+     "history 'accuracy' at epoch index 0 must be a finite number, got nan"),
+    (lambda r: r["history"].update(accuracy=[0.5, None]),
+     "history 'accuracy' at epoch index 1 must be a finite number, got None"),
+    (lambda r: r["history"].update(accuracy=[0.5, False]),
+     "history 'accuracy' at epoch index 1 must be a finite number, got False"),
+], ids=["nan", "inf", "bool-metric", "bool-seed", "negative-seed", "string", "nan-history", "null", "bool-history"])
+def test_bad_numbers_are_refused_by_name(tmp_path, change, message):
+    path = _rewrite(_record(tmp_path), lambda d: change(d["runs"][0]))
+    with pytest.raises(ValueError, match="run 0: " + re.escape(message)):
+        load_results(path)
+
+
+def test_duplicate_runs_are_refused_naming_both(tmp_path):
+    _record(tmp_path, seed=1)
+    path = _rewrite(_record(tmp_path), lambda d: d["runs"].append(d["runs"][1]))
+    with pytest.raises(ValueError, match=r"runs 1 and 2 repeat each other \(method 'identity', seed 0"):
+        load_results(path)
+    # the same method and seed with other settings is another run
+    _rewrite(path, lambda d: d["runs"][2]["settings"].update(lr=0.2))
+    assert len(load_results(path)["runs"]) == 3
+
+
+def test_a_file_must_agree_with_its_path(tmp_path):
+    path = _record(tmp_path)   # <root>/smoke/demo.json
+    moved = tmp_path / "cpu" / "demo.json"
+    moved.parent.mkdir()
+    moved.write_text(path.read_text())
+    with pytest.raises(ValueError, match="says experiment 'demo' at scale 'smoke', but its path says 'demo' at 'cpu'"):
+        load_results(moved)
+    renamed = path.with_name("other.json")
+    renamed.write_text(path.read_text())
+    with pytest.raises(ValueError, match="but its path says 'other' at 'smoke'"):
+        load_results(renamed)
+    elsewhere = tmp_path / "copy.json"   # not under a scale folder: no rule about the name
+    elsewhere.write_text(path.read_text())
+    assert load_results(elsewhere)["experiment"] == "demo"
+
+
+def test_read_json_is_public_and_names_the_file(tmp_path):
+    assert not hasattr(results, "_read_json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        results.read_json(bad)

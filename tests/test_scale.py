@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from discgrad.scale import SCALES, describe, get_device, get_scale, pick
+from discgrad.scale import SCALES, get_device, get_scale, pick
 
 
 @pytest.mark.parametrize("value", SCALES)
@@ -44,24 +44,3 @@ def test_device_override(monkeypatch):
         monkeypatch.setenv("DISCGRAD_DEVICE", "cuda")
         with pytest.raises(ValueError, match="CUDA is not available"):
             get_device()
-
-
-def test_describe_names_scale_device_and_torch(monkeypatch):
-    monkeypatch.setenv("DISCGRAD_SCALE", "smoke")
-    line = describe()
-    assert "scale=smoke" in line and "device=" in line and torch.__version__ in line
-
-
-def test_describe_with_a_chapter_adds_its_recorded_cost(monkeypatch, tmp_path):
-    import json
-
-    monkeypatch.setenv("DISCGRAD_RESULTS", str(tmp_path))
-    (tmp_path / "bench").mkdir()
-    entries = [{"notebook": "notebooks/05_x", "scale": "smoke", "seconds": 12.2, "cpu_count": 2},
-               {"notebook": "notebooks/05_x", "scale": "cpu", "seconds": 301.0, "cpu_count": 2}]
-    (tmp_path / "bench" / "notebooks.json").write_text(json.dumps({"entries": entries}))
-    first, second, third = describe("05_x").split("\n")
-    assert first == describe()
-    assert second == "recorded run time of this chapter (2 CPU cores, chapter 16):"
-    assert third == "  12 s at smoke scale, 5 min 01 s at cpu scale"
-    assert describe("06_y").endswith("no recorded run time for 06_y in results/bench/notebooks.json")

@@ -8,21 +8,23 @@ from pathlib import Path
 import pytest
 import torch
 
+from discgrad.data import make_sequences
 from discgrad.experiments import runner, sorting
-from discgrad.results import PROVENANCE_FIELDS, load_results
+from discgrad.findings import sorting as sorting_findings
+from discgrad.results import load_results
 from discgrad.scale import SCALES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_sequences_are_deterministic_and_perm_sorts_them():
-    a, b = sorting.make_sequences(50, 6, seed=3), sorting.make_sequences(50, 6, seed=3)
+    a, b = make_sequences(50, 6, seed=3), make_sequences(50, 6, seed=3)
     assert torch.equal(a.x, b.x) and torch.equal(a.perm, b.perm)
     assert ((a.x >= 0) & (a.x < 1)).all()
     assert torch.equal(a.x.gather(1, a.perm), a.x.sort(dim=1).values)
-    assert not torch.equal(a.x, sorting.make_sequences(50, 6, seed=4).x)
+    assert not torch.equal(a.x, make_sequences(50, 6, seed=4).x)
     with pytest.raises(ValueError):
-        sorting.make_sequences(5, 1, seed=0)
+        make_sequences(5, 1, seed=0)
 
 
 def test_signum_is_the_argmax_of_a_linear_objective_over_the_cube():
@@ -31,7 +33,7 @@ def test_signum_is_the_argmax_of_a_linear_objective_over_the_cube():
     cube = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=4)))  # (16, 4)
     best = cube[(h @ cube.T).argmax(1)]
     assert torch.equal(sorting.SIGNUM(h), best) and sorting.SIGNUM.sense == "max"
-    assert torch.equal(sorting.signum(torch.zeros(1, 3)), torch.ones(1, 3))
+    assert torch.equal(sorting.SIGNUM(torch.zeros(1, 3)), torch.ones(1, 3))
 
 
 def test_layers_follow_the_method():
@@ -46,7 +48,7 @@ def test_layers_follow_the_method():
             torch.testing.assert_close(y, torch.tanh(h))
             assert layer.bridge_loss is None
             continue
-        assert torch.equal(y.detach(), sorting.signum(h))
+        assert torch.equal(y.detach(), sorting.SIGNUM(h))
         (y * g).sum().backward()
         if spec["estimator"] == "identity":
             torch.testing.assert_close(x.grad, g)
@@ -66,7 +68,7 @@ def test_loss_and_accuracies():
     assert sorting.accuracies(perfect, perm) == (1.0, 1.0)
     assert float(sorting.sort_loss(perfect, perm)) < 1e-3
     assert abs(float(sorting.sort_loss(torch.zeros(2, 3, 3), perm)) - math.log(3)) < 1e-6
-    assert sorting.relative_gain(0.5, 0.25) == 1.0
+    assert sorting_findings.relative_gain(0.5, 0.25) == 1.0
 
 
 def test_each_scale_has_one_config_with_the_same_keys():
@@ -97,34 +99,17 @@ def test_gpu_config_runs_one_step_on_the_cpu(method, monkeypatch):
     assert all(math.isfinite(v) for v in result["metrics"].values())
 
 
-def test_committed_cpu_results_carry_provenance_and_agree_with_the_chapter():
-    data = load_results(ROOT / "results" / "cpu" / "sorting.json")
-    runs = data["runs"]
-    assert data["experiment"] == "sorting" and data["scale"] == "cpu"
-    config = {k: v for k, v in sorting.CONFIGS["cpu"].items() if k != "lengths"}
-    for run in runs:
-        assert set(PROVENANCE_FIELDS) <= set(run["provenance"])
-        assert run["provenance"]["scale"] == "cpu"
-        assert run["provenance"]["command"].startswith("python -m discgrad.experiments.sorting --scale cpu")
-        assert {k: run["settings"][k] for k in config} == config
-        assert len(run["history"]["test_accuracy"]) == config["epochs"]
-    keys = {(r["method"], r["settings"]["length"], r["seed"]) for r in runs}
-    expected = set(itertools.product(sorting.METHODS, sorting.CONFIGS["cpu"]["lengths"], (0, 1, 2)))
-    assert keys == expected and len(runs) == len(expected)
-    assert sorting.findings(runs) == sorting.FINDINGS["cpu"]
-
-
 def test_findings_reject_incomplete_results_and_can_fail():
     with pytest.raises(ValueError, match="lack the"):
-        sorting.findings([])
+        sorting_findings.findings([])
     runs = load_results(ROOT / "results" / "cpu" / "sorting.json")["runs"]
     changed = json.loads(json.dumps(runs))
     for run in changed:
         if run["method"] == "dab":
             run["metrics"]["test_accuracy"] = 0.0
-    found = sorting.findings(changed)
+    found = sorting_findings.findings(changed)
     assert found["dab_better_than_straight_through"] is False and found["dab_gain_77pct"] is False
     for run in changed:
         if run["method"] == "dab":
             run["history"]["test_bridge_error"][-1] = 10.0
-    assert sorting.findings(changed)["bridge_learns"] is False
+    assert sorting_findings.findings(changed)["bridge_learns"] is False

@@ -1,7 +1,6 @@
 """Warcraft shortest paths (chapter 11): the procedural terrain maps, the pieces of the
 experiment, every config for one step (the gpu config included, run on the CPU), and the
 committed results."""
-import itertools
 import json
 import math
 from pathlib import Path
@@ -11,9 +10,10 @@ import torch
 
 from discgrad.data.terrain import TERRAINS, make_terrain_maps
 from discgrad.experiments import runner, warcraft
-from discgrad.results import PROVENANCE_FIELDS, load_results
+from discgrad.findings import warcraft as warcraft_findings
+from discgrad.results import load_results
 from discgrad.scale import SCALES
-from discgrad.solvers import ShortestPath
+from discgrad.solvers import ShortestPath, clamped_shortest_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def test_terrain_maps_are_deterministic_and_consistent():
 def test_clamped_solver_accepts_negative_costs_and_changes_nothing_else():
     torch.manual_seed(0)
     w = torch.rand(6, 5, 5)
-    solver = warcraft.clamped_shortest_path()
+    solver = clamped_shortest_path()
     assert torch.equal(solver(w), ShortestPath()(w))
     shifted = w - 0.5
     with pytest.raises(ValueError, match=">= 0"):
@@ -140,29 +140,12 @@ def test_gpu_config_runs_one_step_on_the_cpu(method, monkeypatch):
     assert all(math.isfinite(v) for v in result["metrics"].values())
 
 
-def test_committed_cpu_results_carry_provenance_and_agree_with_the_chapter():
-    data = load_results(ROOT / "results" / "cpu" / "warcraft.json")
-    runs = data["runs"]
-    assert data["experiment"] == "warcraft" and data["scale"] == "cpu"
-    config = {k: v for k, v in warcraft.CONFIGS["cpu"].items() if k != "grids"}
-    for run in runs:
-        assert set(PROVENANCE_FIELDS) <= set(run["provenance"])
-        assert run["provenance"]["scale"] == "cpu"
-        assert run["provenance"]["command"].startswith("python -m discgrad.experiments.warcraft --scale cpu")
-        assert {k: run["settings"][k] for k in config} == config
-        assert len(run["history"]["epoch_time_s"]) == config["epochs"]
-    keys = {(r["method"], r["settings"]["grid"], r["seed"]) for r in runs}
-    expected = set(itertools.product(warcraft.METHODS, warcraft.CONFIGS["cpu"]["grids"], (0, 1, 2)))
-    assert keys == expected and len(runs) == len(expected)
-    assert warcraft.findings(runs) == warcraft.FINDINGS["cpu"]
-
-
 def test_findings_reject_incomplete_results_and_can_fail():
     with pytest.raises(ValueError, match="lack the"):
-        warcraft.findings([])
+        warcraft_findings.findings([])
     runs = load_results(ROOT / "results" / "cpu" / "warcraft.json")["runs"]
     slow = json.loads(json.dumps(runs))
     for run in slow:
         if run["method"] == "identity":
             run["metrics"]["step_time_s"] = 1e3
-    assert warcraft.findings(slow)["identity_step_cheaper"] is False
+    assert warcraft_findings.findings(slow)["identity_step_cheaper"] is False

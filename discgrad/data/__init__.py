@@ -1,12 +1,16 @@
 """Data sets that need no download (design section 4): one module per family.
 
-* :mod:`discgrad.data.digits`: scikit-learn's 8x8 digits, binarised, with a fixed split;
-* :mod:`discgrad.data.explain`: a synthetic explanation task with known relevant positions.
+* :mod:`discgrad.data.digits`: scikit-learn's 8x8 digits, binarised with a fixed split, or
+  corrupted and split by class for retrieval;
+* :mod:`discgrad.data.explain`: a synthetic explanation task with known relevant positions;
+* :mod:`discgrad.data.sequences`: random sequences to sort and their permutations.
 """
-from .digits import DigitsSplit, load_binary_digits
+from .digits import DigitsSplit, RetrievalDigits, load_binary_digits, load_retrieval_digits
 from .explain import ExplainData, make_explain_data
+from .sequences import SortData, make_sequences
 
-__all__ = ["DigitsSplit", "load_binary_digits", "ExplainData", "make_explain_data"]
+__all__ = ["DigitsSplit", "load_binary_digits", "RetrievalDigits", "load_retrieval_digits",
+           "ExplainData", "make_explain_data", "SortData", "make_sequences"]
 
 from .flags import Globe, TourData, chordal_distances, make_globe, make_tours  # noqa: E402
 

@@ -9,7 +9,7 @@ Book: chapter 6 (the discrete VAE); also the retrieval and DAB chapters.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -65,3 +65,49 @@ def load_binary_digits(threshold: int = 8, test_fraction: float = 0.2, split_see
     as_x = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
     as_y = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
     return DigitsSplit(as_x(x[train]), as_y(y[train]), as_x(x[test]), as_y(y[test]))
+
+
+class RetrievalDigits(NamedTuple):
+    """Corrupted grey-level digits ``(n, 64)`` in roughly ``[0, 1]``, split by class."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def load_retrieval_digits(shift: int = 1, pixel_noise: float = 0.35, seed: int = 0,
+                          device=None, train_classes: Sequence[int] = (0, 1, 2, 3, 4)) -> RetrievalDigits:
+    """scikit-learn's 1797 digits, corrupted once, split by class: 0-4 (train) and 5-9 (test).
+
+    Each image (grey levels scaled to ``[0, 1]``) is moved by a random shift of
+    ``-shift..shift`` pixels in each direction (zero padding) and gets Gaussian noise of
+    standard deviation ``pixel_noise``; the corruption is drawn once with ``seed``, so every
+    run sees the same images. The images of ``train_classes`` form the training split,
+    all others the test split, so test queries come from classes never trained on
+    (chapter 9, image retrieval). Nothing is downloaded: scikit-learn ships the data.
+
+    Example:
+        >>> d = load_retrieval_digits()
+        >>> tuple(d.x_train.shape), tuple(d.x_test.shape)
+        ((901, 64), (896, 64))
+        >>> sorted(d.y_train.unique().tolist()), sorted(d.y_test.unique().tolist())
+        ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:  # scikit-learn ships the data; it is in requirements.txt
+        raise ImportError("load_retrieval_digits needs scikit-learn: pip install scikit-learn") from None
+
+    digits = load_digits()
+    images = digits.images.astype(np.float32) / 16.0
+    rng = np.random.RandomState(seed)
+    padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift)))
+    moved = np.empty_like(images)
+    for i, (dy, dx) in enumerate(rng.randint(-shift, shift + 1, size=(len(images), 2))):
+        moved[i] = padded[i, shift + dy:shift + dy + 8, shift + dx:shift + dx + 8]
+    x = moved.reshape(len(images), 64) + pixel_noise * rng.randn(len(images), 64).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    train = np.isin(y, tuple(train_classes))
+    as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    return RetrievalDigits(as_t(x[train]), as_t(y[train]), as_t(x[~train]), as_t(y[~train]))

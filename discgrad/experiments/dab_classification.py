@@ -16,7 +16,7 @@ is the cross-entropy.
 Methods (:data:`METHODS`):
 
 * ``dab``: :class:`discgrad.DAB` with the bridge of every DAB run of Part III
-  (:func:`discgrad.experiments.dvae.make_bridge`), its ``bridge_loss`` added to the loss;
+  (:func:`discgrad.bridges.make_bridge`), its ``bridge_loss`` added to the loss;
 * ``straight_through``: :class:`discgrad.StraightThrough` with the threshold-unit
   surrogate :func:`soft_topk`, ``sigmoid((w - t) / tau)`` with ``t`` the midpoint of the
   k-th and (k+1)-th largest score (tau = 1);
@@ -24,7 +24,7 @@ Methods (:data:`METHODS`):
 * ``tanh``: no hard function, ``tanh(w)`` in place of top-k (the ceiling).
 
 Metrics: test accuracy after every epoch; for ``dab`` the bridge's imitation error
-(:func:`discgrad.experiments.dvae.imitation_error`) and the share of test images whose
+(:func:`discgrad.bridges.imitation_error`) and the share of test images whose
 top-k the bridge's output reproduces exactly.
 
 Run from the command line::
@@ -37,20 +37,19 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import torch
 from torch import nn
 
+from discgrad.bridges import imitation_error, make_bridge
 from discgrad.data.digits import load_binary_digits
 from discgrad.estimators import DAB, Identity, StraightThrough
-from discgrad.scale import get_device, pick
+from discgrad.scale import get_device, resolve_config
 from discgrad.solvers import TopK
 from discgrad.train import fit, seed_everything
 
-from .dvae import imitation_error, make_bridge
 from .runner import Experiment, ShuffledBatches, main
-from .summary import compare, summarize
 
 NAME = "dab_classification"
 
@@ -128,12 +127,13 @@ def make_data(device: str = "cpu"):
     return load_binary_digits(device=device)
 
 
-def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
+def run(method: str, config: Mapping | str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
     """Train the classifier of ``method`` and return the record of :func:`discgrad.results.record_run`.
 
     Args:
         method: a key of :data:`METHODS`.
-        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale).
+        config: the config (a mapping, e.g. a chapter's), or the scale whose config to use
+            (default: the active scale's).
         seed: the seed of the initialisation and the batches (the split is fixed).
         max_steps: stop after this many optimisation steps (a dry run of a config).
 
@@ -142,7 +142,7 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
         ``epoch_time_s``; for ``dab`` also ``train_bridge_error``, ``test_bridge_error``
         and ``test_bridge_topk_match``.
     """
-    config = pick(CONFIGS, scale)
+    config = resolve_config(CONFIGS, config)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
     device = get_device()
@@ -196,59 +196,6 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
     settings = {**config, **METHODS[method], "steps": shuffled.steps}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
-
-
-#: What chapter 13 states about the runs: ``findings(runs)`` must equal this at that scale
-#: (the chapter asserts it; tests/test_dab_classification.py checks the committed file).
-#: No gpu run has been recorded: at gpu scale the chapter checks only that training ran.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"dab_better_than_straight_through": False, "dab_on_par_with_straight_through": False,
-            "dab_better_than_identity": False, "dab_worst_hard": True, "dab_gain_25pct": False,
-            "ceiling_not_worse": True, "bridge_learns": True, "bridge_topk_mostly_wrong": True, "all_learn": True},
-    "gpu": {},
-}
-
-
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
-
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test accuracy
-    (mean ± std over seeds; higher is better):
-
-    * ``dab_better_than_straight_through``, ``dab_better_than_identity``: DAB is better;
-      ``dab_on_par_with_straight_through``: they are on par; ``dab_worst_hard``: DAB is
-      worse than both straight-through and Identity;
-    * ``dab_gain_25pct``: DAB's mean accuracy is at least 25 % higher (relative) than
-      straight-through's, the paper's headline gain;
-    * ``ceiling_not_worse``: the tanh network is on par with or better than each hard method;
-    * ``bridge_learns``: for every DAB run the bridge's test imitation error at the last
-      epoch is below that after the first epoch; ``bridge_topk_mostly_wrong``: at the end
-      the top-k of the bridge's output is the exact top-k on fewer than half of the test
-      images (mean over seeds);
-    * ``all_learn``: every method's mean test accuracy is above 0.8 (chance: 0.1).
-    """
-    s = summarize(runs, ("test_accuracy", "test_bridge_topk_match"))
-    missing = [m for m in METHODS if (m,) not in s]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-
-    def acc(m):
-        return s[(m,)]["test_accuracy"]
-
-    hard = [m for m in METHODS if METHODS[m]["estimator"] != "none"]
-    dab_runs = [r for r in runs if r["method"] == "dab"]
-    return {
-        "dab_better_than_straight_through": compare(acc("dab"), acc("straight_through"), False) == "better",
-        "dab_on_par_with_straight_through": compare(acc("dab"), acc("straight_through"), False) == "on par",
-        "dab_better_than_identity": compare(acc("dab"), acc("identity"), False) == "better",
-        "dab_worst_hard": all(compare(acc("dab"), acc(m), False) == "worse" for m in ("straight_through", "identity")),
-        "dab_gain_25pct": (acc("dab")[0] - acc("straight_through")[0]) / acc("straight_through")[0] >= 0.25,
-        "ceiling_not_worse": all(compare(acc("tanh"), acc(m), False) != "worse" for m in hard),
-        "bridge_learns": all(r["history"]["test_bridge_error"][-1] < r["history"]["test_bridge_error"][0]
-                             for r in dab_runs),
-        "bridge_topk_mostly_wrong": s[("dab",)]["test_bridge_topk_match"][0] < 0.5,
-        "all_learn": all(acc(m)[0] > 0.8 for m in METHODS),
-    }
 
 
 EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run,

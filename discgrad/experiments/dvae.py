@@ -27,18 +27,18 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from discgrad.bridges import imitation_error, make_bridge
 from discgrad.data.digits import load_binary_digits
 from discgrad.estimators import DAB, IMLE, GumbelSoftmax, Identity, ScoreFunction
 from discgrad.estimators._base import check_input
 from discgrad.losses import bernoulli_reconstruction, kl_softmax_uniform
 from discgrad.models import MLP
 from discgrad.noise import gumbel_noise, sum_of_gamma_noise
-from discgrad.scale import get_device, pick
+from discgrad.scale import get_device, resolve_config
 from discgrad.solvers import TopK
 from discgrad.train import fit, seed_everything
 
 from .runner import Experiment, ShuffledBatches, main
-from .summary import compare, summarize
 
 NAME = "dvae"
 
@@ -49,7 +49,7 @@ NAME = "dvae"
 #: k-subset drawn by Gumbel top-k, with a leave-one-out baseline over 4 samples; ``dab``:
 #: differentiable approximation bridges (Ramapuram and Webb 2019) on the same
 #: Sum-of-Gamma-perturbed logits: the exact top-k forward, backward through a bridge that
-#: imitates top-k on each group (see :func:`make_bridge`), trained online by its own loss.
+#: imitates top-k on each group (see :func:`discgrad.bridges.make_bridge`), trained online by its own loss.
 METHODS: dict[str, dict] = {
     "identity": {"estimator": "identity", "projection": None, "noise": "sog"},
     "identity_mean": {"estimator": "identity", "projection": "mean", "noise": "sog"},
@@ -61,37 +61,6 @@ METHODS: dict[str, dict] = {
     "dab": {"estimator": "dab", "bridge_hidden": [128, 128], "bridge_weight": 1.0, "noise": "sog"},
 }
 
-
-def make_bridge(n_in: int, n_out: int, hidden: Sequence[int]) -> nn.Module:
-    """The bridge of every DAB run of Part III: an MLP with tanh hidden layers.
-
-    Chosen up front, not tuned: the bridge of chapter 5 (two tanh hidden layers of 128),
-    a small smooth network of the kind Ramapuram and Webb (2019) use, so that its
-    vector-Jacobian product is nonzero everywhere. It acts on one solver instance (a
-    group of logits, a score vector) at a time, as the solver does.
-
-    Example:
-        >>> make_bridge(8, 8, [128, 128])(torch.zeros(3, 8)).shape
-        torch.Size([3, 8])
-    """
-    return MLP(n_in, list(hidden), n_out, activation=nn.Tanh)
-
-
-def imitation_error(fit: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
-    """The bridge's mean squared error per entry, relative to the best constant predictor.
-
-    ``mean((fit - hard)^2) / mean((hard - mean(hard))^2)`` with the means over the rows:
-    0 is a perfect imitation, 1 is no better than predicting the mean output (for a
-    k-hot output of ``N`` entries, ``k/N`` everywhere).
-
-    Example:
-        >>> hard = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> float(imitation_error(torch.full((2, 2), 0.5), hard)), float(imitation_error(hard, hard))
-        (1.0, 0.0)
-    """
-    hard = hard.reshape(-1, hard.shape[-1])
-    fit = fit.reshape(hard.shape)
-    return (fit - hard).pow(2).mean() / (hard - hard.mean(0)).pow(2).mean().clamp_min(1e-12)
 
 #: One config per scale (design section 3); nothing else changes between scales. The gpu
 #: config uses the latent and encoder of the authors' public notebook (20 groups of 20,
@@ -267,12 +236,13 @@ def reconstruction(model: DiscreteVAE, z: torch.Tensor, x: torch.Tensor) -> torc
     return flat.reshape(logits_x.shape[:-1])
 
 
-def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
-    """Train the discrete VAE with ``method`` at ``scale`` and return the run's record.
+def run(method: str, config: Mapping | str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
+    """Train the discrete VAE with ``method`` and return the run's record.
 
     Args:
         method: a key of :data:`METHODS`.
-        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale).
+        config: the config (a mapping, e.g. a chapter's), or the scale whose config to use
+            (default: the active scale's).
         seed: the seed of the initialisation, the batches and the noise.
         max_steps: stop after this many optimisation steps (a dry run of a config).
 
@@ -283,7 +253,7 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
         and (all but the score function) ``train_cosine``: the mean cosine between
         ``dL/dz`` and the update sent to the logits.
     """
-    config = pick(CONFIGS, scale)
+    config = resolve_config(CONFIGS, config)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
     device = get_device()
@@ -357,103 +327,6 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
     settings = {**config, **{k: v for k, v in METHODS[method].items()}, "steps": shuffled.steps}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
-
-
-#: A cosine below this counts as "small" (the update keeps less than half of ``dL/dz``'s direction).
-COSINE_SMALL = 0.5
-PROJECTIONS = ("identity", "identity_mean", "identity_norm", "identity_std")
-
-#: What chapter 6 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_experiments.py checks results/cpu/dvae.json).
-#: At gpu scale (no run recorded yet) only the paper's claims that the cpu runs confirmed
-#: are expected.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"std_beats_imle": True, "std_best_projection": True, "none_worst_projection": False,
-            "mean_no_better_than_none": True, "scale_projections_beat_the_others": True,
-            "kl_explains_the_gap": True, "kl_near_maximum_without_scale": True,
-            "unnormalised_reconstruction_no_better": True, "sog_methods_beat_gumbel_methods": True,
-            "std_cosine_small": False, "std_cosine_near_0.8": True, "imle_cosine_small": True,
-            "dab_on_par_with_std": True, "dab_beats_imle": True, "dab_beats_gumbel_methods": True,
-            "dab_bridge_imitates_topk": True, "dab_bridge_imperfect": True,
-            "dab_cosine_below_std": True, "dab_kl_far_below_maximum": True},
-    "gpu": {"std_beats_imle": True, "std_best_projection": True},
-}
-
-
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
-
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test N-ELBO
-    (mean ± std over seeds; "better" means the intervals do not overlap); other values are
-    means over seeds:
-
-    * ``std_beats_imle``: Identity with P_std is better than I-MLE (the paper's claim);
-    * ``std_best_projection`` / ``none_worst_projection``: that projection is better (worse)
-      than each of the other three; ``mean_no_better_than_none``: P_mean is not better than
-      no projection;
-    * ``scale_projections_beat_the_others``: P_norm and P_std are each better than None and P_mean;
-    * ``kl_explains_the_gap``: the test KL term of None and P_mean is more than 5 times
-      that of P_norm and P_std;
-    * ``kl_near_maximum_without_scale``: the test KL of None and P_mean exceeds 80 % of its
-      maximum ``M log N``;
-    * ``unnormalised_reconstruction_no_better``: their test reconstruction term is no lower
-      than P_std's;
-    * ``sog_methods_beat_gumbel_methods``: P_std and I-MLE are each better than the relaxed
-      top-k with straight-through and the score function;
-    * ``std_cosine_small``: the mean training cosine of P_std is below :data:`COSINE_SMALL`;
-      ``std_cosine_near_0.8``: it lies in ``[0.7, 0.9]``; ``imle_cosine_small``: I-MLE's is
-      below 0.15;
-    * DAB: ``dab_on_par_with_std`` (neither better nor worse than P_std), ``dab_beats_imle``,
-      ``dab_beats_gumbel_methods`` (better than the relaxed top-k with straight-through and
-      the score function); ``dab_bridge_imitates_topk``: the bridge's final test imitation
-      error (:func:`imitation_error`) is below 0.25 and the top-k of its output is the
-      sample's in more than 90 % of the test groups; ``dab_bridge_imperfect``: that error
-      is above 0.1 (the bridge's output is not k-hot); ``dab_cosine_below_std``: DAB's
-      mean training cosine is lower than P_std's; ``dab_kl_far_below_maximum``: DAB's test
-      KL is below 20 % of ``M log N``.
-    """
-    s = summarize(runs, ("test_nelbo", "test_kl", "test_reconstruction", "train_cosine",
-                         "test_bridge_error", "test_bridge_topk_match"))
-    missing = [m for m in METHODS if (m,) not in s]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-    nelbo = {key[0]: v["test_nelbo"] for key, v in s.items()}
-    mean = lambda method, metric: s[(method,)][metric][0]  # noqa: E731
-    settings = runs[0]["settings"]
-    kl_max = settings["groups"] * math.log(settings["categories"])
-
-    def beats_all(method, outcome):
-        return all(compare(nelbo[method], nelbo[other]) == outcome for other in PROJECTIONS if other != method)
-
-    unnormalised, normalised = ("identity", "identity_mean"), ("identity_norm", "identity_std")
-    return {
-        "std_beats_imle": compare(nelbo["identity_std"], nelbo["imle"]) == "better",
-        "std_best_projection": beats_all("identity_std", "better"),
-        "none_worst_projection": beats_all("identity", "worse"),
-        "mean_no_better_than_none": compare(nelbo["identity_mean"], nelbo["identity"]) != "better",
-        "scale_projections_beat_the_others": all(
-            compare(nelbo[a], nelbo[b]) == "better" for a in normalised for b in unnormalised),
-        "kl_explains_the_gap": min(mean(m, "test_kl") for m in unnormalised)
-        > 5 * max(mean(m, "test_kl") for m in normalised),
-        "kl_near_maximum_without_scale": all(mean(m, "test_kl") > 0.8 * kl_max for m in unnormalised),
-        "unnormalised_reconstruction_no_better": all(
-            mean(m, "test_reconstruction") >= mean("identity_std", "test_reconstruction") for m in unnormalised),
-        "sog_methods_beat_gumbel_methods": all(
-            compare(nelbo[a], nelbo[b]) == "better"
-            for a in ("identity_std", "imle") for b in ("gumbel_st", "score_function")),
-        "std_cosine_small": mean("identity_std", "train_cosine") < COSINE_SMALL,
-        "std_cosine_near_0.8": 0.7 <= mean("identity_std", "train_cosine") <= 0.9,
-        "imle_cosine_small": mean("imle", "train_cosine") < 0.15,
-        "dab_on_par_with_std": compare(nelbo["dab"], nelbo["identity_std"]) == "on par",
-        "dab_beats_imle": compare(nelbo["dab"], nelbo["imle"]) == "better",
-        "dab_beats_gumbel_methods": all(
-            compare(nelbo["dab"], nelbo[b]) == "better" for b in ("gumbel_st", "score_function")),
-        "dab_bridge_imitates_topk": mean("dab", "test_bridge_error") < 0.25
-        and mean("dab", "test_bridge_topk_match") > 0.9,
-        "dab_bridge_imperfect": mean("dab", "test_bridge_error") > 0.1,
-        "dab_cosine_below_std": mean("dab", "train_cosine") < mean("identity_std", "train_cosine"),
-        "dab_kl_far_below_maximum": mean("dab", "test_kl") < 0.2 * kl_max,
-    }
 
 
 EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run,

@@ -19,11 +19,11 @@ methods from outside the paper (issue 11): the perturbed optimizer of Berthet et
 trained with its Fenchel-Young loss (normal noise, ``sigma = 1``, 10 samples: the defaults
 of PyEPO's ``perturbedFenchelYoung``; 10 solver calls per step, no unperturbed one), and DAB
 (Ramapuram and Webb 2019) with a small MLP bridge on the flattened distance matrix
-(:class:`discgrad.models.FlatBridge`), its loss added to the L1 loss with weight 1 (one solver call per
+(:class:`discgrad.bridges.FlatBridge`), its loss added to the L1 loss with weight 1 (one solver call per
 step). Neither uses a margin; both train for the same epochs and steps as the others.
 
 The margin noise is independent per matrix entry, so the noisy costs are no longer
-symmetric; the solver of every method is :func:`symmetric_tsp`, which averages ``w`` and
+symmetric; the solver of every method is :func:`discgrad.solvers.symmetric_tsp`, which averages ``w`` and
 ``w^T`` before the exact :class:`discgrad.solvers.TSP` (so an edge's noise is the mean of
 two draws).
 
@@ -49,14 +49,14 @@ from torch import nn
 
 from discgrad.data.flags import chordal_distances, make_globe, make_tours
 from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity
-from discgrad.models import FlatBridge, SmallCNN
+from discgrad.bridges import FlatBridge
+from discgrad.models import SmallCNN
 from discgrad.noise import margin_noise
-from discgrad.scale import get_device, pick
-from discgrad.solvers import TSP, Solver
+from discgrad.scale import get_device, resolve_config
+from discgrad.solvers import symmetric_tsp
 from discgrad.train import fit, seed_everything
 
 from .runner import Experiment, ShuffledBatches, main
-from .summary import compare, summarize
 
 NAME = "globe_tsp"
 
@@ -99,12 +99,6 @@ CONFIGS: dict[str, dict] = {
             "n_test": 1000, "pixel_noise": 0.05, "channels": [32, 64, 64], "epochs": 30,
             "batch_size": 50, "lr": 1e-3, "grad_noise": 1.0, "flip": 0.2},
 }
-
-
-def symmetric_tsp() -> Solver:
-    """The exact TSP on ``(w + w^T) / 2``: accepts the asymmetric noisy costs of the methods."""
-    tsp = TSP()
-    return Solver(lambda w: tsp((w + w.transpose(1, 2)) / 2), sense="min", name="SymmetricTSP")
 
 
 class GlobeNet(nn.Module):
@@ -216,13 +210,14 @@ def variants(config: Mapping) -> list[dict]:
     return [{"k": k} for k in config["ks"]]
 
 
-def run(method: str, scale: str | None = None, seed: int = 0, k: int | None = None,
+def run(method: str, config: Mapping | str | None = None, seed: int = 0, k: int | None = None,
         max_steps: int | None = None) -> dict:
     """Train the flag CNN through the TSP layer of ``method`` and return the run's record.
 
     Args:
         method: a key of :data:`METHODS`.
-        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale).
+        config: the config (a mapping, e.g. a chapter's), or the scale whose config to use
+            (default: the active scale's).
         seed: the seed of the initialisation, the batches, the margin and gradient noise
             and the flipped labels (the countries and instances are fixed: globe seed 0,
             training seed 1, test seed 2).
@@ -234,7 +229,7 @@ def run(method: str, scale: str | None = None, seed: int = 0, k: int | None = No
         ``train_loss``, ``train_cost_norm``, ``test_accuracy``, ``test_loss``,
         ``test_cost_norm`` and ``epoch_time_s``.
     """
-    config = pick(CONFIGS, scale)
+    config = resolve_config(CONFIGS, config)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
     spec = METHODS[method]
@@ -300,138 +295,6 @@ def run(method: str, scale: str | None = None, seed: int = 0, k: int | None = No
                 "margin_epochs": switch}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
-
-
-#: A cost norm counts as collapsed when, at the end, it is below this share of its value
-#: in the last epoch with the margin on (fixed before any run).
-COLLAPSE_SHARE = 0.5
-
-#: What chapter 10 states about the runs at each scale: ``findings(runs)`` must equal
-#: this (the chapter asserts it, and tests/test_globe_tsp.py checks results/cpu/globe_tsp.json).
-#: At gpu scale (no run recorded yet) the paper's claims that the cpu runs confirmed.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"margin_lifts_accuracy": True, "every_margin_lifts_accuracy": False,
-            "identity_on_par_or_better_than_blackbox": True, "identity_degrades_less_with_grad_noise": True,
-            "identity_degrades_less_with_flipped_labels": False, "blackbox_cost_collapses": False,
-            "identity_cost_stays": True, "blackbox_without_margin_collapses": True,
-            "blackbox_margin_collapses_in_some_seed": True, "identity_margin_collapses_in_no_seed": True,
-            "margin_lifts_blackbox": True, "identity_on_par_with_blackbox_margin": True,
-            "identity_above_blackbox_when_corrupted": True,
-            "perturbed_ten_calls_dab_one": True, "perturbed_better_than_blackbox": True,
-            "perturbed_on_par_with_identity_margin": True, "perturbed_cost_stays": True,
-            "dab_worse_than_identity_margin": True, "dab_worse_than_blackbox": True,
-            "dab_cost_collapses": True, "dab_bridge_fails": True},
-    "gpu": {"perturbed_ten_calls_dab_one": True, "margin_lifts_accuracy": True, "identity_on_par_or_better_than_blackbox": True,
-            "identity_degrades_less_with_grad_noise": True, "identity_cost_stays": True},
-}
-
-
-def _mean_curve(runs, method, k, metric):
-    curves = [r["history"][metric] for r in runs if r["method"] == method and r["settings"]["k"] == k]
-    length = min(len(c) for c in curves)
-    return [sum(c[e] for c in curves) / len(curves) for e in range(length)]
-
-
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
-
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test accuracy
-    (mean ± std over seeds; "better" means the intervals do not overlap), for every ``k``:
-
-    * ``margin_lifts_accuracy``: Identity with ``xi = 0.5`` is better than with ``xi = 0``
-      (table 6); ``every_margin_lifts_accuracy``: each of 0.1, 0.2, 0.5 is;
-    * ``identity_on_par_or_better_than_blackbox``: Identity with ``xi = 0.5`` is not worse
-      than Blackbox;
-    * ``identity_degrades_less_with_grad_noise`` / ``..._with_flipped_labels``: the drop of
-      the mean accuracy from the clean run to the corrupted one is smaller for Identity
-      (``xi = 0.5``) than for Blackbox (fig. 4a, 4b);
-    * ``blackbox_cost_collapses``: Blackbox with the margin ends with a mean training cost
-      norm below :data:`COLLAPSE_SHARE` of its value in the last epoch with the margin
-      (fig. 4c); ``identity_cost_stays``: Identity with ``xi = 0.5`` does not collapse so;
-    * ``blackbox_without_margin_collapses``: plain Blackbox ends below
-      :data:`COLLAPSE_SHARE` of its first-epoch cost norm;
-    * ``blackbox_margin_collapses_in_some_seed`` / ``identity_margin_collapses_in_no_seed``:
-      the same collapse test as above, run by run instead of on the mean curve;
-    * ``margin_lifts_blackbox``: Blackbox with the margin is better than without;
-      ``identity_on_par_with_blackbox_margin``: Identity and Blackbox, both with the
-      margin 0.5, are on par;
-    * ``identity_above_blackbox_when_corrupted``: with noisy gradients and with flipped
-      labels, Identity (``xi = 0.5``) is better than Blackbox.
-
-    The two methods from outside the paper (issue 11):
-
-    * ``perturbed_ten_calls_dab_one``: ``n_samples`` (10) and 1 solver calls per step;
-    * ``perturbed_better_than_blackbox``, ``perturbed_on_par_with_identity_margin``:
-      Perturbed (Fenchel-Young loss) against plain Blackbox and Identity with ``xi = 0.5``;
-      ``perturbed_cost_stays``: its mean cost norm does not collapse (the test above,
-      against the first epoch);
-    * ``dab_worse_than_identity_margin``, ``dab_worse_than_blackbox``: DAB against Identity
-      with ``xi = 0.5`` and plain Blackbox; ``dab_cost_collapses``: its mean cost norm ends
-      below :data:`COLLAPSE_SHARE` of the first epoch's; ``dab_bridge_fails``: the bridge,
-      rounded at 0.5, differs from the exact tour in more than ``k`` of its entries on
-      average (a tour has ``2k`` ones).
-    """
-    s = summarize(runs, ("test_accuracy",), variant_keys=("k",))
-    ks = sorted({key[1] for key in s})
-    missing = [(m, k) for m in METHODS for k in ks if (m, k) not in s]
-    if missing or not ks:
-        raise ValueError(f"the runs lack the (method, k) pairs {missing or 'all'}")
-
-    def acc(m, k):
-        return s[(m, k)]["test_accuracy"]
-
-    def cmp(a, b, k):
-        return compare(acc(a, k), acc(b, k), lower_is_better=False)
-
-    def drop(clean, corrupted, k):
-        return acc(clean, k)[0] - acc(corrupted, k)[0]
-
-    def collapse(method, k, reference_epoch):
-        curve = _mean_curve(runs, method, k, "train_cost_norm")
-        return curve[-1] < COLLAPSE_SHARE * curve[reference_epoch]
-
-    switch = runs[0]["settings"]["margin_epochs"]
-
-    def collapsed_runs(method, k):
-        curves = [r["history"]["train_cost_norm"] for r in runs
-                  if r["method"] == method and r["settings"]["k"] == k]
-        return sum(c[-1] < COLLAPSE_SHARE * c[switch - 1] for c in curves)
-
-    def mean_final(method, k, metric):
-        values = [r["metrics"][metric] for r in runs if r["method"] == method and r["settings"]["k"] == k]
-        return sum(values) / len(values)
-
-    n_samples = METHODS["perturbed"]["n_samples"]
-    return {
-        "perturbed_ten_calls_dab_one": all(
-            mean_final("perturbed", k, "solver_calls_per_step") == n_samples
-            and mean_final("dab", k, "solver_calls_per_step") == 1 for k in ks),
-        "perturbed_better_than_blackbox": all(cmp("perturbed", "blackbox", k) == "better" for k in ks),
-        "perturbed_on_par_with_identity_margin": all(cmp("perturbed", "identity_0.5", k) == "on par" for k in ks),
-        "perturbed_cost_stays": all(not collapse("perturbed", k, 0) for k in ks),
-        "dab_worse_than_identity_margin": all(cmp("dab", "identity_0.5", k) == "worse" for k in ks),
-        "dab_worse_than_blackbox": all(cmp("dab", "blackbox", k) == "worse" for k in ks),
-        "dab_cost_collapses": all(collapse("dab", k, 0) for k in ks),
-        "dab_bridge_fails": all(mean_final("dab", k, "test_bridge_l1") > k for k in ks),
-        "margin_lifts_accuracy": all(cmp("identity_0.5", "identity_0", k) == "better" for k in ks),
-        "every_margin_lifts_accuracy": all(cmp(f"identity_{x}", "identity_0", k) == "better"
-                                           for k in ks for x in ("0.1", "0.2", "0.5")),
-        "identity_on_par_or_better_than_blackbox": all(cmp("identity_0.5", "blackbox", k) != "worse" for k in ks),
-        "identity_degrades_less_with_grad_noise": all(
-            drop("identity_0.5", "identity_0.5_grad_noise", k) < drop("blackbox", "blackbox_grad_noise", k)
-            for k in ks),
-        "identity_degrades_less_with_flipped_labels": all(
-            drop("identity_0.5", "identity_0.5_flip", k) < drop("blackbox", "blackbox_flip", k) for k in ks),
-        "blackbox_cost_collapses": all(collapse("blackbox_0.5", k, switch - 1) for k in ks),
-        "identity_cost_stays": all(not collapse("identity_0.5", k, switch - 1) for k in ks),
-        "blackbox_without_margin_collapses": all(collapse("blackbox", k, 0) for k in ks),
-        "blackbox_margin_collapses_in_some_seed": all(collapsed_runs("blackbox_0.5", k) > 0 for k in ks),
-        "identity_margin_collapses_in_no_seed": all(collapsed_runs("identity_0.5", k) == 0 for k in ks),
-        "margin_lifts_blackbox": all(cmp("blackbox_0.5", "blackbox", k) == "better" for k in ks),
-        "identity_on_par_with_blackbox_margin": all(cmp("identity_0.5", "blackbox_0.5", k) == "on par" for k in ks),
-        "identity_above_blackbox_when_corrupted": all(
-            cmp(f"identity_0.5_{c}", f"blackbox_{c}", k) == "better" for k in ks for c in ("grad_noise", "flip")),
-    }
 
 
 EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run, variants=variants,

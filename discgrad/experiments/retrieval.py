@@ -26,22 +26,21 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
+from discgrad.bridges import imitation_error, make_bridge
+from discgrad.data.digits import load_retrieval_digits
 from discgrad.estimators import DAB, Blackbox, Identity
 from discgrad.losses import recall_loss
 from discgrad.models import MLP
-from discgrad.scale import get_device, pick
+from discgrad.scale import get_device, resolve_config
 from discgrad.solvers import Ranking
 from discgrad.train import fit, seed_everything
 
-from .dvae import imitation_error, make_bridge
 from .runner import Experiment, main
-from .summary import compare, summarize
 
 NAME = "retrieval"
 TRAIN_CLASSES = (0, 1, 2, 3, 4)
@@ -58,7 +57,7 @@ MARGIN = 0.1
 #: The methods: Identity with each projection, without (``identity_<p>``) and with the noise
 #: margin (``identity_<p>_margin``), Blackbox with lambda = 0.2 (Sahoo et al. 2023, table 5),
 #: and DAB (Ramapuram and Webb 2019): the exact ranks forward, backward through a bridge that
-#: imitates the ranking of one query's ``n`` scores (:func:`discgrad.experiments.dvae.make_bridge`,
+#: imitates the ranking of one query's ``n`` scores (:func:`discgrad.bridges.make_bridge`,
 #: ``n -> 128 -> 128 -> n``, tanh), trained online by its own loss.
 METHODS: dict[str, dict] = {
     **{f"identity_{p}{m}": {"estimator": "identity", "projection": None if p == "none" else p,
@@ -81,47 +80,6 @@ CONFIGS: dict[str, dict] = {
     "gpu": {"hidden": [512, 512], "embed_dim": 64, "per_class": 16, "steps_per_epoch": 100, "epochs": 60,
             "lr": 1e-3, "shift": 1, "pixel_noise": 0.35},
 }
-
-
-class RetrievalDigits(NamedTuple):
-    """Corrupted grey-level digits ``(n, 64)`` in roughly ``[0, 1]``, split by class."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-def load_retrieval_digits(shift: int = 1, pixel_noise: float = 0.35, seed: int = 0,
-                          device=None) -> RetrievalDigits:
-    """scikit-learn's 1797 digits, corrupted once, split into classes 0-4 (train) and 5-9 (test).
-
-    Each image (grey levels scaled to ``[0, 1]``) is moved by a random shift of
-    ``-shift..shift`` pixels in each direction (zero padding) and gets Gaussian noise of
-    standard deviation ``pixel_noise``; the corruption is drawn once with ``seed``, so every
-    run sees the same images. Nothing is downloaded: scikit-learn ships the data.
-
-    Example:
-        >>> d = load_retrieval_digits()
-        >>> tuple(d.x_train.shape), tuple(d.x_test.shape)
-        ((901, 64), (896, 64))
-        >>> sorted(d.y_train.unique().tolist()), sorted(d.y_test.unique().tolist())
-        ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9])
-    """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = digits.images.astype(np.float32) / 16.0
-    rng = np.random.RandomState(seed)
-    padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift)))
-    moved = np.empty_like(images)
-    for i, (dy, dx) in enumerate(rng.randint(-shift, shift + 1, size=(len(images), 2))):
-        moved[i] = padded[i, shift + dy:shift + dy + 8, shift + dx:shift + dx + 8]
-    x = moved.reshape(len(images), 64) + pixel_noise * rng.randn(len(images), 64).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    train = np.isin(y, TRAIN_CLASSES)
-    as_t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-    return RetrievalDigits(as_t(x[train]), as_t(y[train]), as_t(x[~train]), as_t(y[~train]))
 
 
 class Embedder(nn.Module):
@@ -231,12 +189,13 @@ def class_batch(y: torch.Tensor, per_class: int, generator: torch.Generator) -> 
     return torch.cat(parts)
 
 
-def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
+def run(method: str, config: Mapping | str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
     """Train the embedding with ``method`` on the classes 0-4 and evaluate on 5-9.
 
     Args:
         method: a key of :data:`METHODS`.
-        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale).
+        config: the config (a mapping, e.g. a chapter's), or the scale whose config to use
+            (default: the active scale's).
         seed: the seed of the initialisation, the batches and the margin noise (the data
             and their corruption are fixed).
         max_steps: stop after this many optimisation steps (a dry run of a config).
@@ -247,10 +206,10 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
         nonzero gradient), ``train_grad_negative_share`` (the share of the gradient's
         absolute mass on negative items), the test ``recall@K`` and ``epoch_time_s``; for
         DAB also ``train_bridge_error`` and, on :data:`BRIDGE_TEST_BATCHES` fixed batches of
-        the test classes, ``test_bridge_error`` (:func:`~discgrad.experiments.dvae.imitation_error`)
+        the test classes, ``test_bridge_error`` (:func:`~discgrad.bridges.imitation_error`)
         and ``test_bridge_spearman`` (:func:`spearman`).
     """
-    config = pick(CONFIGS, scale)
+    config = resolve_config(CONFIGS, config)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
     device = get_device()
@@ -318,105 +277,6 @@ def run(method: str, scale: str | None = None, seed: int = 0, max_steps: int | N
                 "noise": getattr(layer, "noise", 0.0)}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
-
-
-#: What chapter 9 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_retrieval.py checks results/cpu/retrieval.json).
-#: At gpu scale (no run recorded yet) the claims of the paper's table 5 that the cpu runs
-#: confirmed (the projections); the comparison with Blackbox is left open there.
-FINDINGS: dict[str, dict] = {
-    "cpu": {"none_below_every_projection": True, "best_identity_vs_blackbox": "better",
-            "margin_never_helps": True, "none_gradient_only_on_positives": True,
-            "blackbox_gradient_on_negatives": True,
-            "dab_bridge_fails_to_rank": True, "dab_vs_best_identity": "worse", "dab_vs_blackbox": "better",
-            "dab_vs_untrained": "on par", "dab_recall_falls_after_epoch_1": True, "dab_gradient_dense": True},
-    "gpu": {"none_below_every_projection": True, "none_gradient_only_on_positives": True},
-}
-
-PROJECTED = [f"identity_{p}{m}" for p in ("mean", "norm", "std") for m in ("", "_margin")]
-
-
-def findings(runs: Sequence[Mapping]) -> dict:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
-
-    Comparisons of Recall@1 use :func:`discgrad.experiments.summary.compare` (mean ± std over
-    seeds; "better" means the intervals do not overlap, "on par" that they do):
-
-    * ``none_below_every_projection``: Identity without projection is worse than Identity
-      with each of P_mean, P_norm, P_std, with and without margin (table 5's pattern);
-    * ``best_identity_vs_blackbox``: ``compare`` of the best Identity variant (highest mean
-      Recall@1) against Blackbox: ``"better"``, ``"on par"`` or ``"worse"`` (the paper:
-      worse, 60.2 vs 62.6);
-    * ``margin_never_helps``: for no projection is the noise-margin variant better than
-      the one without;
-    * ``none_gradient_only_on_positives``: with Identity without projection no gradient
-      reaches a negative item's score (``train_grad_negative_share`` is 0 in every run);
-    * ``blackbox_gradient_on_negatives``: Blackbox sends at least a fifth of its gradient
-      mass to negative items (mean over seeds);
-    * DAB: ``dab_bridge_fails_to_rank``: the bridge's final test imitation error is above
-      0.9 (no better than predicting the mean rank, 1) and its rank correlation with the
-      true ranks below 0.1 in absolute value (means over seeds); ``dab_vs_best_identity``,
-      ``dab_vs_blackbox``, ``dab_vs_untrained``: ``compare`` of DAB's Recall@1 with the best
-      Identity variant's, Blackbox's, and that of the same seeds' embeddings before any
-      training (:func:`untrained_recall`); ``dab_recall_falls_after_epoch_1``: in every run
-      DAB's final Recall@1 is below its Recall@1 after the first epoch;
-      ``dab_gradient_dense``: every score gets a gradient (mean density above 0.99) and more
-      than half of its mass is on negative items.
-    """
-    s = summarize(runs, (*(f"recall@{k}" for k in KS), "train_grad_negative_share", "train_grad_density",
-                         "test_bridge_error", "test_bridge_spearman"))
-    missing = [m for m in METHODS if (m,) not in s]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-
-    def r1(m):
-        return s[(m,)]["recall@1"]
-
-    def cmp(a, b):
-        return compare(r1(a), r1(b), lower_is_better=False)
-
-    identities = [m for m in METHODS if m.startswith("identity")]
-    dab_runs = [r for r in runs if r["method"] == "dab"]
-    best = max(identities, key=lambda m: r1(m)[0])
-    return {
-        "none_below_every_projection": all(cmp("identity_none", m) == "worse" for m in PROJECTED),
-        "best_identity_vs_blackbox": cmp(best, "blackbox"),
-        "margin_never_helps": all(cmp(f"identity_{p}_margin", f"identity_{p}") != "better"
-                                  for p in ("none", "mean", "norm", "std")),
-        "none_gradient_only_on_positives": all(r["metrics"]["train_grad_negative_share"] == 0
-                                               for r in runs if r["method"] == "identity_none"),
-        "blackbox_gradient_on_negatives": s[("blackbox",)]["train_grad_negative_share"][0] >= 0.2,
-        "dab_bridge_fails_to_rank": s[("dab",)]["test_bridge_error"][0] > 0.9
-        and abs(s[("dab",)]["test_bridge_spearman"][0]) < 0.1,
-        "dab_vs_best_identity": cmp("dab", best),
-        "dab_vs_blackbox": cmp("dab", "blackbox"),
-        "dab_vs_untrained": compare(r1("dab"), untrained_recall(dab_runs), lower_is_better=False),
-        "dab_recall_falls_after_epoch_1": all(r["history"]["recall@1"][-1] < r["history"]["recall@1"][0]
-                                              for r in dab_runs),
-        "dab_gradient_dense": s[("dab",)]["train_grad_density"][0] > 0.99
-        and s[("dab",)]["train_grad_negative_share"][0] > 0.5,
-    }
-
-
-def untrained_recall(runs: Sequence[Mapping], k: int = 1) -> tuple[float, float, int]:
-    """Recall@k of the embeddings of ``runs``' seeds and settings *before* any training.
-
-    :func:`run` seeds the generators, then builds the :class:`Embedder`; this builds the
-    same initial network per run and evaluates it on the test classes. Returns
-    ``(mean, std, n)`` over the runs, the form :func:`~discgrad.experiments.summary.compare` takes.
-    """
-    from .summary import mean_std
-    from discgrad.train import seed_everything
-
-    values = []
-    for r in runs:
-        c = r["settings"]
-        data = load_retrieval_digits(c["shift"], c["pixel_noise"])
-        seed_everything(r["seed"])
-        model = Embedder(c["hidden"], c["embed_dim"])
-        with torch.no_grad():
-            values.append(recall_at(model(data.x_test), data.y_test, ks=(k,))[f"recall@{k}"])
-    return (*mean_std(values), len(values))
 
 
 EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run,

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from tqdm import tqdm
 
-from discgrad.results import load_results, record_run, results_path
+from discgrad.results import check_clean_tree, load_results, record_run, results_path, results_root
 from discgrad.scale import SCALES, get_scale, pick
 from discgrad.train import progress_enabled
 
@@ -42,7 +44,7 @@ from .summary import format_table, summarize
 RESULT_FIELDS = ("experiment", "method", "settings", "seed", "metrics", "history", "wall_time_s", "device")
 
 
-def _no_variants(config: Mapping) -> list[dict]:
+def _no_variants(*args) -> list[dict]:
     return [{}]
 
 
@@ -54,12 +56,16 @@ class Experiment:
         name: the results file's name, ``results/<scale>/<name>.json``.
         methods: the method names ``run`` accepts, in the order of the chapter's tables.
         configs: one config per scale (``smoke``, ``cpu``, ``gpu``).
-        run: ``run(method, scale, seed, max_steps=None, **variant) -> dict``.
+        run: ``run(method, config, seed, max_steps=None, **variant) -> dict``.
         variants: ``variants(config) -> [dict, ...]``: keyword arguments of ``run`` that
-            make separate settings (for example ``[{"k": 5}, {"k": 10}]``); default one.
+            make separate settings of the task (for example ``[{"k": 5}, {"k": 10}]``);
+            default one.
         variant_keys: the names of those keyword arguments (``("k",)``), which
             :func:`summarize` groups by next to the method.
         metrics: the final metrics the command line prints a table of.
+        method_variants: ``method_variants(method) -> [dict, ...]``: the variants of one
+            method's own knobs (its family's grid, :mod:`discgrad.experiments.methods`),
+            passed to ``run`` next to the task's; default one.
     """
 
     name: str
@@ -69,6 +75,7 @@ class Experiment:
     variants: Callable[[Mapping], list[dict]] = field(default=_no_variants)
     variant_keys: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
+    method_variants: Callable[[str], list[dict]] = field(default=_no_variants)
 
     def config(self, scale: str | None = None) -> Mapping:
         """The config of ``scale`` (default: the active scale)."""
@@ -129,22 +136,39 @@ def record(result: Mapping, scale: str, root: Path | str | None = None, command:
                       scale=scale, device=result["device"], root=root)
 
 
-def _job(run: Callable[..., dict], method: str, scale: str, seed: int, max_steps: int | None,
+def _job(run: Callable[..., dict], method: str, config: Mapping, seed: int, max_steps: int | None,
          variant: Mapping, threads: int | None) -> dict:
     with torch_threads(threads):
-        return run(method, scale, seed, max_steps=max_steps, **variant)
+        return run(method, config, seed, max_steps=max_steps, **variant)
+
+
+def _same(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def job_key(method: str, seed: int, variant: Mapping) -> tuple:
+    """What identifies a job of :func:`run_all`: the method, the seed and the variant's items."""
+    return (method, int(seed), tuple(sorted((k, _same(v)) for k, v in variant.items())))
+
+
+def recorded_key(run: Mapping, variant_names: Iterable[str]) -> tuple:
+    """:func:`job_key` of a recorded run, reading the variant's values from its settings."""
+    return (run["method"], int(run["seed"]),
+            tuple(sorted((k, _same(run["settings"].get(k))) for k in variant_names)))
 
 
 def run_all(experiment: Experiment, scale: str | None = None, seeds: Iterable[int] = (0, 1, 2),
             methods: Sequence[str] | None = None, root: Path | str | None = None,
             command: str | None = None, max_steps: int | None = None, threads: int | None = 1,
-            fresh: bool = False, workers: int = 1) -> Path:
-    """Run every method x variant x seed of ``experiment`` at ``scale`` and record each run.
+            fresh: bool = False, workers: int = 1, config: Mapping | None = None,
+            resume: bool = False, method_variants: Mapping[str, Sequence[Mapping]] | None = None) -> Path:
+    """Run every method x variant x seed of ``experiment`` and record each run as it ends.
 
     Args:
         experiment: the experiment.
-        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale).
-        seeds: the seeds.
+        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale); recorded in the
+            provenance, and picks the config unless ``config`` is given.
+        seeds: the seeds (integers >= 0).
         methods: a subset of ``experiment.methods`` (default: all).
         root: the results root; runs go to ``<root>/<scale>/<name>.json`` (default: the
             book's ``results/``). Chapters pass a temporary folder, so that executing a
@@ -153,14 +177,22 @@ def run_all(experiment: Experiment, scale: str | None = None, seeds: Iterable[in
         max_steps: stop each run after this many optimisation steps (a dry run).
         threads: torch threads while running (default 1: the networks are small).
         fresh: delete the results file first, so it holds exactly this invocation's runs.
-        workers: runs at a time, each in its own process (``1``: in this process). The
-            runs are recorded in the same order either way, and each run's numbers do not
-            depend on ``workers``.
+        workers: runs at a time, each in its own process (``1``: in this process). Each
+            run's numbers do not depend on ``workers``.
+        config: the config to run (default: ``experiment.config(scale)``): a chapter passes
+            its parameters cell's, so that editing it changes what runs.
+        resume: skip the jobs already recorded in the results file.
+        method_variants: ``{method: [variant, ...]}`` to run instead of the method's whole
+            grid (a chapter reruns the variants chosen on validation, say).
+
+    Every run is written to the results file as soon as it finishes, so a failure later
+    loses nothing; with ``resume`` a rerun then does only what is missing.
 
     Returns:
         the path of the results file.
     """
     scale = scale or get_scale()
+    config = experiment.config(scale) if config is None else config
     methods = list(methods or experiment.methods)
     unknown = [m for m in methods if m not in experiment.methods]
     if unknown:
@@ -168,47 +200,84 @@ def run_all(experiment: Experiment, scale: str | None = None, seeds: Iterable[in
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("give at least one seed")
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds must be >= 0, got {seeds}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     path = results_path(experiment.name, scale, root)
     if fresh and path.exists():
         path.unlink()
-    jobs = [(v, m, s) for v in experiment.variants(experiment.config(scale)) for m in methods for s in seeds]
+    own_variants = {m: experiment.method_variants(m) for m in methods}
+    own_variants.update(method_variants or {})
+    jobs = [({**task, **own}, m, s) for task in experiment.variants(config) for m in methods
+            for own in own_variants[m] for s in seeds]
+    if resume and path.exists():
+        done = set()
+        for run in load_results(path)["runs"]:
+            for v, m, s in jobs:
+                if recorded_key(run, v) == job_key(m, s, v):
+                    done.add(job_key(m, s, v))
+        jobs = [(v, m, s) for v, m, s in jobs if job_key(m, s, v) not in done]
     bar = tqdm(total=len(jobs), desc=experiment.name, disable=not progress_enabled())
-    if workers <= 1:
-        results = []
+    if workers <= 1 or len(jobs) <= 1:
         for variant, method, seed in jobs:
-            bar.set_postfix(method=method, seed=seed, **variant)
-            results.append(_job(experiment.run, method, scale, seed, max_steps, variant, threads))
+            bar.set_postfix(method=method, seed=seed)
+            path = record(_job(experiment.run, method, config, seed, max_steps, variant, threads),
+                          scale, root, command)
             bar.update()
     else:
         # "spawn": a fresh interpreter per worker, safe with torch's threads and in notebooks
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_job, experiment.run, m, scale, s, max_steps, v, threads) for v, m, s in jobs]
-            for future in futures:
-                future.add_done_callback(lambda _: bar.update())
-            results = [f.result() for f in futures]
+            futures = [pool.submit(_job, experiment.run, m, config, s, max_steps, v, threads) for v, m, s in jobs]
+            for future in as_completed(futures):
+                path = record(future.result(), scale, root, command)
+                bar.update()
     bar.close()
-    for result in results:
-        path = record(result, scale, root, command)
     return path
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be >= 0, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def main(experiment: Experiment, argv: Sequence[str] | None = None) -> Path:
     """The command line of an experiment module; returns the results file's path.
 
     ``python -m discgrad.experiments.<name> --scale cpu --seeds 0 1 2 --out results/cpu/<name>.json``
+
+    Every argument is checked before the first run. Recording into the book's ``results/``
+    from a checkout with uncommitted changes is refused unless ``--allow-dirty`` is given;
+    every run's provenance stores the commit, whether the tree was dirty and a hash of the diff.
     """
     parser = argparse.ArgumentParser(prog=f"python -m discgrad.experiments.{experiment.name}",
                                      description=f"Run the {experiment.name} experiment and record its runs.")
     parser.add_argument("--scale", choices=SCALES, default=None, help="default: DISCGRAD_SCALE or the device's")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", choices=experiment.methods, default=None)
     parser.add_argument("--out", type=Path, default=None,
                         help="the results file, <root>/<scale>/<name>.json (default: results/<scale>/<name>.json)")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop each run after this many steps")
+    parser.add_argument("--max-steps", type=_positive, default=None, help="stop each run after this many steps")
     parser.add_argument("--fresh", action="store_true", help="delete the results file before running")
-    parser.add_argument("--workers", type=int, default=1, help="runs at a time, one process each")
+    parser.add_argument("--resume", action="store_true", help="skip the runs the results file already holds")
+    parser.add_argument("--workers", type=_positive, default=1, help="runs at a time, one process each")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="record from a checkout with uncommitted changes (a hash of the diff is stored)")
     args = parser.parse_args(argv)
+    if args.fresh and args.resume:
+        parser.error("--fresh and --resume exclude each other")
     scale = args.scale or get_scale()
     root = None
     if args.out is not None:
@@ -216,9 +285,18 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> Path:
         if out.name != f"{experiment.name}.json" or out.parent.name != scale:
             parser.error(f"--out must name <root>/{scale}/{experiment.name}.json, got {out}")
         root = out.parent.parent
+    target = results_path(experiment.name, scale, root).parent
+    probe = next((p for p in [target, *target.parents] if p.exists()), None)
+    if probe is None or not os.access(probe, os.W_OK):
+        parser.error(f"cannot write into {target}")
+    if target.resolve().parent == results_root().resolve():  # the book's own results/
+        try:
+            check_clean_tree(args.allow_dirty)
+        except ValueError as err:
+            parser.error(str(err))
     words = ["python", "-m", f"discgrad.experiments.{experiment.name}", *(sys.argv[1:] if argv is None else argv)]
     path = run_all(experiment, scale, args.seeds, args.methods, root=root, command=shlex.join(words),
-                   max_steps=args.max_steps, fresh=args.fresh, workers=args.workers)
+                   max_steps=args.max_steps, fresh=args.fresh, workers=args.workers, resume=args.resume)
     print(f"wrote {path}")
     runs = load_results(path)["runs"]
     for line in format_table(summarize(runs, experiment.metrics or None, experiment.variant_keys)):

@@ -16,18 +16,18 @@ over the ``L`` positions and the batch.
 Methods (:data:`METHODS`) differ only in how the signum layer is differentiated:
 
 * ``dab``: :class:`discgrad.DAB` with the bridge of every DAB run of Part III
-  (:func:`discgrad.experiments.dvae.make_bridge`, two tanh layers of 128), its
+  (:func:`discgrad.bridges.make_bridge`, two tanh layers of 128), its
   ``bridge_loss`` added to the loss;
 * ``straight_through``: :class:`discgrad.StraightThrough` with the saturated identity
   ``clamp(h, -1, 1)`` as surrogate (the straight-through estimator of binary networks:
   the gradient passes where ``|h| <= 1`` and is zero elsewhere);
 * ``identity``: :class:`discgrad.Identity` on signum as a max solver
-  (``Solver(signum, sense="max")``): the gradient passes unchanged everywhere;
+  (:class:`discgrad.solvers.Signum`): the gradient passes unchanged everywhere;
 * ``tanh``: no hard function, ``tanh(h)`` in place of the signum (the ceiling).
 
 Metrics on held-out sequences: all-or-none accuracy (the whole permutation right),
 per-position accuracy, the test cross-entropy; for ``dab`` also the bridge's imitation
-error (:func:`discgrad.experiments.dvae.imitation_error`) and the share of units whose
+error (:func:`discgrad.bridges.imitation_error`) and the share of units whose
 sign the bridge gets wrong, after every epoch.
 
 Run from the command line::
@@ -39,21 +39,20 @@ Book: chapter 12 (DAB: sequence sorting).
 from __future__ import annotations
 
 import functools
-import math
 import time
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping
 
 import torch
 from torch import nn
 
+from discgrad.bridges import imitation_error, make_bridge
+from discgrad.data.sequences import make_sequences
 from discgrad.estimators import DAB, Identity, StraightThrough
-from discgrad.scale import get_device, pick
-from discgrad.solvers import Solver
+from discgrad.scale import get_device, resolve_config
+from discgrad.solvers import Signum
 from discgrad.train import fit, seed_everything
 
-from .dvae import imitation_error, make_bridge
 from .runner import Experiment, ShuffledBatches, main
-from .summary import compare, summarize
 
 NAME = "sorting"
 
@@ -77,41 +76,8 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def signum(h: torch.Tensor) -> torch.Tensor:
-    """``+1`` where ``h >= 0``, ``-1`` elsewhere: the argmax of ``<h, y>`` over ``{-1, +1}^n``.
-
-    Example:
-        >>> signum(torch.tensor([[-0.5, 0.0, 2.0]]))
-        tensor([[-1.,  1.,  1.]])
-    """
-    return torch.where(h >= 0, torch.ones_like(h), -torch.ones_like(h))
-
-
-#: signum as a solver: a max solver of the linear objective ``<h, y>`` over ``{-1, +1}^n``.
-SIGNUM = Solver(signum, sense="max", name="signum")
-
-
-class SortData(NamedTuple):
-    """Sequences ``x`` ``(n, L)`` in ``[0, 1)`` and their sorting permutations ``perm`` ``(n, L)``:
-    ``perm[b, i]`` is the index of the ``i``-th smallest element of ``x[b]``."""
-
-    x: torch.Tensor
-    perm: torch.Tensor
-
-
-def make_sequences(n: int, length: int, seed: int, device=None) -> SortData:
-    """``n`` sequences ``x ~ U(0, 1)^length`` (generator seeded with ``seed``) and their argsort.
-
-    Example:
-        >>> d = make_sequences(3, 5, seed=0)
-        >>> bool((d.x.gather(1, d.perm).diff(dim=1) > 0).all())
-        True
-    """
-    if length < 2 or n < 1:
-        raise ValueError(f"need n >= 1 and length >= 2, got n={n}, length={length}")
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, length, generator=g)
-    return SortData(x.to(device), x.argsort(dim=1).to(device))
+#: The hard layer: signum, the max solver of the linear objective ``<h, y>`` over ``{-1, +1}^n``.
+SIGNUM = Signum()
 
 
 class SignumLayer(nn.Module):
@@ -124,7 +90,7 @@ class SignumLayer(nn.Module):
         spec = METHODS[method]
         self.method, self.estimator = method, spec["estimator"]
         if self.estimator == "dab":
-            self.layer = DAB(signum, make_bridge(n, n, spec["bridge_hidden"]), weight=spec["bridge_weight"])
+            self.layer = DAB(SIGNUM, make_bridge(n, n, spec["bridge_hidden"]), weight=spec["bridge_weight"])
         elif self.estimator == "straight_through":
             self.layer = StraightThrough(SIGNUM, relaxation=lambda h: h.clamp(-1, 1))
         elif self.estimator == "identity":
@@ -186,13 +152,14 @@ def variants(config: Mapping) -> list[dict]:
     return [{"length": n} for n in config["lengths"]]
 
 
-def run(method: str, scale: str | None = None, seed: int = 0, length: int | None = None,
+def run(method: str, config: Mapping | str | None = None, seed: int = 0, length: int | None = None,
         max_steps: int | None = None) -> dict:
     """Train the sorting network of ``method`` and return the record of :func:`discgrad.results.record_run`.
 
     Args:
         method: a key of :data:`METHODS`.
-        scale: ``smoke``, ``cpu`` or ``gpu`` (default: the active scale).
+        config: the config (a mapping, e.g. a chapter's), or the scale whose config to use
+            (default: the active scale's).
         seed: the seed of the initialisation and the batches (the sequences are fixed:
             training seed 1, test seed 2).
         length: the sequence length; default the config's first.
@@ -205,7 +172,7 @@ def run(method: str, scale: str | None = None, seed: int = 0, length: int | None
         ``epoch_time_s``; for ``dab`` also
         ``train_bridge_error``, ``test_bridge_error`` and ``test_bridge_sign_error``.
     """
-    config = pick(CONFIGS, scale)
+    config = resolve_config(CONFIGS, config)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
     length = config["lengths"][0] if length is None else int(length)
@@ -231,7 +198,7 @@ def run(method: str, scale: str | None = None, seed: int = 0, length: int | None
         if is_dab:  # the bridge learns only from its own loss
             (loss + model.hard.bridge_loss).backward()
             with torch.no_grad():
-                report["bridge_error"] = float(imitation_error(model.hard.layer.bridge(h), signum(h)))
+                report["bridge_error"] = float(imitation_error(model.hard.layer.bridge(h), SIGNUM(h)))
         else:
             loss.backward()
         optimiser.step()
@@ -245,9 +212,9 @@ def run(method: str, scale: str | None = None, seed: int = 0, length: int | None
                "test_loss": float(sort_loss(logits, test.perm)),
                "test_saturated": float((h.abs() > 1).double().mean())}
         if is_dab:  # how well the bridge imitates signum on the test pre-activations
-            fit_h, hard = model.hard.layer.bridge(h), signum(h)
+            fit_h, hard = model.hard.layer.bridge(h), SIGNUM(h)
             out["test_bridge_error"] = float(imitation_error(fit_h, hard))
-            out["test_bridge_sign_error"] = float((signum(fit_h) != hard).double().mean())
+            out["test_bridge_sign_error"] = float((SIGNUM(fit_h) != hard).double().mean())
         return out
 
     history = dict(fit(step, batches, shuffled.epochs, evaluate, modules=[model],
@@ -263,80 +230,6 @@ def run(method: str, scale: str | None = None, seed: int = 0, length: int | None
                 "steps": shuffled.steps}
     return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
             "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
-
-
-#: What chapter 12 states about the runs: ``findings(runs)`` must equal this at that
-#: scale (the chapter asserts it; tests/test_sorting.py checks results/cpu/sorting.json).
-#: No gpu run has been recorded: at gpu scale the chapter checks only that training ran.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"dab_better_than_straight_through": False, "dab_better_than_identity": False,
-            "dab_on_par_with_straight_through": True, "dab_on_par_with_identity": True,
-            "dab_least_saturated": True, "dab_on_par_with_ceiling": False, "ceiling_better_than_hard": True,
-            "dab_gain_77pct": False, "bridge_learns": True, "all_learn": True},
-    "gpu": {},
-}
-
-
-def relative_gain(a: float, b: float) -> float:
-    """``(a - b) / b``: the relative improvement of accuracy ``a`` over ``b`` (0.77 is +77 %).
-
-    Example:
-        >>> relative_gain(0.6, 0.4)
-        0.4999999999999999
-    """
-    return (a - b) / b if b > 0 else math.inf
-
-
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
-
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final all-or-none
-    test accuracy (mean ± std over seeds; higher is better), for every length:
-
-    * ``dab_better_than_straight_through``, ``dab_better_than_identity``: DAB is better;
-      ``dab_on_par_with_straight_through``, ``dab_on_par_with_identity``: they are on par;
-      ``dab_on_par_with_ceiling``: DAB and the tanh network are on par;
-      ``ceiling_better_than_hard``: the tanh network is better than each hard method;
-    * ``dab_least_saturated``: the final mean share of test pre-activations with
-      ``|h| > 1`` is, under DAB, below a third of that under each other hard method;
-    * ``dab_gain_77pct``: DAB's mean accuracy is at least 77 % higher (relative) than
-      straight-through's, the paper's headline gain;
-    * ``bridge_learns``: for every DAB run the bridge's test imitation error at the last
-      epoch is below half that after the first epoch, and its sign error is below 5 %;
-    * ``all_learn``: every method's mean all-or-none accuracy is 10 times chance (1 / L!).
-    """
-    s = summarize(runs, ("test_accuracy", "test_saturated"), variant_keys=("length",))
-    lengths = sorted({key[1] for key in s})
-    missing = [(m, n) for m in METHODS for n in lengths if (m, n) not in s]
-    if missing or not lengths:
-        raise ValueError(f"the runs lack the (method, length) pairs {missing or 'all'}")
-
-    def acc(m, n):
-        return s[(m, n)]["test_accuracy"]
-
-    hard = [m for m in METHODS if METHODS[m]["estimator"] != "none"]
-    dab_runs = [r for r in runs if r["method"] == "dab"]
-    return {
-        "dab_better_than_straight_through": all(
-            compare(acc("dab", n), acc("straight_through", n), lower_is_better=False) == "better" for n in lengths),
-        "dab_better_than_identity": all(
-            compare(acc("dab", n), acc("identity", n), lower_is_better=False) == "better" for n in lengths),
-        "dab_on_par_with_straight_through": all(
-            compare(acc("dab", n), acc("straight_through", n), lower_is_better=False) == "on par" for n in lengths),
-        "dab_on_par_with_identity": all(
-            compare(acc("dab", n), acc("identity", n), lower_is_better=False) == "on par" for n in lengths),
-        "dab_least_saturated": all(s[("dab", n)]["test_saturated"][0] < s[(m, n)]["test_saturated"][0] / 3
-                                   for m in hard if m != "dab" for n in lengths),
-        "dab_on_par_with_ceiling": all(
-            compare(acc("dab", n), acc("tanh", n), lower_is_better=False) == "on par" for n in lengths),
-        "ceiling_better_than_hard": all(
-            compare(acc("tanh", n), acc(m, n), lower_is_better=False) == "better" for m in hard for n in lengths),
-        "dab_gain_77pct": all(relative_gain(acc("dab", n)[0], acc("straight_through", n)[0]) >= 0.77
-                              for n in lengths),
-        "bridge_learns": all(r["history"]["test_bridge_error"][-1] < 0.5 * r["history"]["test_bridge_error"][0]
-                             and r["metrics"]["test_bridge_sign_error"] < 0.05 for r in dab_runs),
-        "all_learn": all(acc(m, n)[0] > 10 / math.factorial(n) for m in METHODS for n in lengths),
-    }
 
 
 EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run, variants=variants,

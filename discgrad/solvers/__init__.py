@@ -15,6 +15,10 @@ wrong shape, empty batch, out-of-range arguments) raises ``ValueError`` naming t
 * ``Assignment()``, min: ``(B, n, m)`` costs, ``n <= m`` -> 0/1 matching matrix.
 * ``TSP()``, min: ``(B, n, n)`` symmetric distances, ``3 <= n <= 12`` -> 0/1 adjacency of
   an optimal tour.
+* ``Signum()``, max: ``(B, *)`` -> ``{-1, +1}`` entries, ``+1`` where ``w >= 0``;
+  ``TernarySignum(dead_zone)`` -> ``{-1, 0, +1}``; ``Heaviside()`` -> ``1[w > 0]``.
+* ``clamped_shortest_path()`` and ``symmetric_tsp()``: ``ShortestPath`` on ``max(w, 0)``
+  and ``TSP`` on ``(w + w^T) / 2``, for noisy or projected costs outside their domains.
 
 Your own algorithm plugs in through :class:`Solver`: ``Solver(fn, sense)`` wraps any
 function ``fn(w) -> y`` on a batch, checks its input and output, and works with every
@@ -29,13 +33,17 @@ estimator::
 
 :func:`check_costs` and :func:`check_sense` are the input checks the solvers share; use
 them in your own solvers too. Book: chapter 1 (the solver contract, ``TopK``,
-``ShortestPath``); Part III experiments (``Ranking``, ``Assignment``, ``TSP``).
+``ShortestPath``); Part III experiments (``Ranking``, ``Assignment``, ``TSP``, the signums,
+the adapters).
 """
+from .adapters import clamped_shortest_path, symmetric_tsp
 from .assignment import Assignment
 from .base import Solver, check_costs, check_sense
 from .ranking import Ranking
 from .shortest_path import ShortestPath
+from .signum import Heaviside, Signum, TernarySignum
 from .topk import TopK
 from .tsp import TSP
 
-__all__ = ["Solver", "TopK", "Ranking", "ShortestPath", "Assignment", "TSP", "check_costs", "check_sense"]
+__all__ = ["Solver", "TopK", "Ranking", "ShortestPath", "Assignment", "TSP", "Signum", "TernarySignum",
+           "Heaviside", "clamped_shortest_path", "symmetric_tsp", "check_costs", "check_sense"]
