@@ -16,8 +16,11 @@ construction:
 * :class:`ElementwiseBridge`: one scalar MLP shared by every entry, diagonal Jacobian
   (signum, a threshold);
 * :class:`GroupwiseBridge`: one MLP shared by every group of the last dimension,
-  block-diagonal Jacobian (a one-hot argmax per group of categories).
+  block-diagonal Jacobian (a one-hot argmax per group of categories);
+* :class:`StandardisedBridge`: the elementwise MLP on each instance's standardised entries,
+  for functions that ignore a shift and a positive scaling of an instance (top-k).
 
+:func:`bridge_of_kind` builds one by name (an experiment's grid over bridges), and
 :func:`imitation_error` measures how well a bridge imitates. Book: chapter 5.
 """
 from __future__ import annotations
@@ -29,7 +32,8 @@ from torch import nn
 
 from discgrad.models import MLP
 
-__all__ = ["make_bridge", "imitation_error", "FlatBridge", "ElementwiseBridge", "GroupwiseBridge"]
+__all__ = ["make_bridge", "imitation_error", "FlatBridge", "ElementwiseBridge", "GroupwiseBridge",
+           "StandardisedBridge", "bridge_of_kind"]
 
 
 def _widths(hidden: int | Sequence[int]) -> list[int]:
@@ -169,3 +173,52 @@ class GroupwiseBridge(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}"
+
+
+class StandardisedBridge(nn.Module):
+    """A bridge for a hard function that ignores a shift and a positive scaling of each
+    instance, as top-k does: each instance is standardised over its last dimension,
+    ``(x - mean) / std``, and an :class:`ElementwiseBridge` maps every standardised entry.
+
+    The output therefore ignores the shift and the scale too; its Jacobian is the
+    elementwise one times the standardisation's, which couples the entries of an instance
+    only through its mean and spread (Ramapuram and Webb 2019; book chapter 5).
+
+    Args:
+        hidden: the elementwise network's hidden width (or widths), positive.
+
+    Shape: input ``(*, D)`` with ``D >= 2``; output the same shape.
+
+    Example:
+        >>> bridge, x = StandardisedBridge(hidden=8), torch.randn(2, 6)
+        >>> torch.allclose(bridge(3.0 * x + 1.0), bridge(x), atol=1e-5)
+        True
+    """
+
+    def __init__(self, hidden: int | Sequence[int] = 32):
+        super().__init__()
+        self.elementwise = ElementwiseBridge(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 1 or x.shape[-1] < 2:
+            raise ValueError(f"a standardised bridge needs at least 2 entries per instance, got shape {tuple(x.shape)}")
+        standard = (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True).clamp_min(1e-6)
+        return self.elementwise(standard)
+
+
+def bridge_of_kind(kind: str, size: int, width: int) -> nn.Module:
+    """A bridge by name, for a grid over bridges: ``"dense"`` (:func:`make_bridge`, two
+    hidden layers of ``width``), ``"elementwise"`` or ``"standardised"`` (one hidden layer
+    of ``width``); ``size`` is the instance's length.
+
+    Example:
+        >>> bridge_of_kind("standardised", 5, 8)(torch.randn(2, 5)).shape
+        torch.Size([2, 5])
+    """
+    if kind == "dense":
+        return make_bridge(size, size, [width, width])
+    if kind == "elementwise":
+        return ElementwiseBridge(hidden=width)
+    if kind == "standardised":
+        return StandardisedBridge(hidden=width)
+    raise ValueError(f"unknown bridge kind {kind!r}: use 'dense', 'elementwise' or 'standardised'")

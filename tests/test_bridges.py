@@ -5,7 +5,8 @@ import torch
 from torch.autograd.functional import jacobian
 
 from discgrad import DAB
-from discgrad.bridges import ElementwiseBridge, FlatBridge, GroupwiseBridge, imitation_error, make_bridge
+from discgrad.bridges import (ElementwiseBridge, FlatBridge, GroupwiseBridge, StandardisedBridge, bridge_of_kind,
+                              imitation_error, make_bridge)
 from discgrad.solvers import Signum
 
 
@@ -80,3 +81,19 @@ def test_bad_arguments_raise():
             GroupwiseBridge(bad)
     with pytest.raises(ValueError, match="group_size"):
         GroupwiseBridge(4)(torch.zeros(2, 6))
+
+
+def test_standardised_bridge_ignores_shift_and_scale_and_checks_its_input():
+    torch.manual_seed(0)
+    bridge, x = StandardisedBridge(hidden=8), torch.randn(3, 7)
+    assert torch.allclose(bridge(2.5 * x - 4.0), bridge(x), atol=1e-5)
+    with pytest.raises(ValueError, match="at least 2 entries"):
+        bridge(torch.randn(3, 1))
+
+
+def test_bridge_of_kind_builds_each_kind_and_refuses_others():
+    x = torch.randn(2, 6)
+    for kind in ("dense", "elementwise", "standardised"):
+        assert bridge_of_kind(kind, 6, 4)(x).shape == x.shape
+    with pytest.raises(ValueError, match="unknown bridge kind 'sparse'"):
+        bridge_of_kind("sparse", 6, 4)

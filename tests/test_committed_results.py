@@ -19,19 +19,15 @@ CPU = ROOT / "results" / "cpu"
 #: every experiment of Part III, in chapter order; each must have results/cpu/<name>.json
 EXPERIMENTS = ("dvae", "l2x", "graph_matching", "retrieval", "globe_tsp", "warcraft", "sorting",
                "dab_classification", "dab_autoencoder", "dab_vae")
-#: the experiments whose claims may still live in the experiment module (being moved)
-NOT_MOVED_YET = {"l2x"}
 MIN_SEEDS = 3
+#: under the comparison protocol (design section 11): at least 5 seeds, 10 where a run
+#: takes under 15 s
+PROTOCOL_SEEDS, QUICK_SEEDS, QUICK_RUN_S = 5, 10, 15.0
 
 
 def findings_module(name: str):
     """``discgrad.findings.<name>``: ``FINDINGS`` and ``findings(runs)`` of the chapter."""
-    try:
-        return importlib.import_module(f"discgrad.findings.{name}")
-    except ModuleNotFoundError as error:
-        if name not in NOT_MOVED_YET or error.name != f"discgrad.findings.{name}":
-            raise
-        return importlib.import_module(f"discgrad.experiments.{name}")
+    return importlib.import_module(f"discgrad.findings.{name}")
 
 
 def expected_runs(experiment, config, seeds) -> tuple[Counter, dict]:
@@ -84,5 +80,12 @@ def test_committed_cpu_results_are_complete_with_provenance_and_agree_with_the_c
         config = {k: v for k, v in cpu.items() if k not in varied and k[:-1] not in varied}
         assert {k: run["settings"].get(k) for k in config} == config, (run["method"], run["seed"])
         assert run["settings"]["steps"] > 0 and len(run["history"]["epoch_time_s"]) == cpu["epochs"]
+    if all("variant" in r["settings"] for r in runs):  # recorded under the comparison protocol
+        mean_wall = sum(r["provenance"]["wall_time_s"] for r in runs) / len(runs)
+        needed = QUICK_SEEDS if mean_wall < QUICK_RUN_S else PROTOCOL_SEEDS
+        assert len(seeds) >= needed, f"{name}: {len(seeds)} seeds, the protocol asks for {needed}"
+        assert all(any(m.startswith("val_") for m in r["metrics"]) for r in runs), f"{name}: a run lacks val_*"
+        for run in runs:  # honest provenance: a clean commit
+            assert run["provenance"].get("git_dirty") is False and "+" not in run["provenance"]["git_commit"]
     chapter = findings_module(name)
     assert chapter.findings(runs) == chapter.FINDINGS["cpu"]

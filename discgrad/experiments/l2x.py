@@ -47,16 +47,17 @@ NAME = "l2x"
 #: training, and the scores of order 1, so lambda = 1e2..1e4 moves the scores by 0.1..10;
 #: ``l2x``: the relaxation of Chen et al. (2018), the elementwise maximum of ``k``
 #: Gumbel-softmax samples; ``softsub``: the relaxed top-k of Xie and Ermon (2019), both over
-#: the temperature; ``dab``: differentiable approximation bridges (Ramapuram and Webb 2019)
-#: on the same perturbed scores, over the bridge: dense (``d -> w -> w -> d``, tanh), or the
-#: same small network on every standardised score (:class:`~discgrad.experiments.methods.Standardise`),
+#: the temperature (each grid was widened once, on validation, where its best point lay at
+#: the grid's edge: L2X below 0.1, SoftSub above 1); ``dab``: differentiable approximation bridges (Ramapuram and Webb 2019)
+#: on the same perturbed scores, over the bridge: dense (``d -> w -> w -> d``, tanh), or one
+#: small network on every standardised score (:class:`~discgrad.bridges.StandardisedBridge`),
 #: which, like top-k, ignores a shift and a scaling of the scores. The relaxations train the
 #: predictor on soft masks; every method is evaluated on exact top-k masks.
 METHODS: dict[str, Method] = {
     "identity": Method("identity", grid={"projection": [None, "norm", "std"]}, noisy_input=True),
     "imle": Method("imle", fixed={"noise": "sog"}, grid={"lam": [100.0, 1000.0, 10000.0]}),
-    "l2x": Method("l2x", grid={"tau": [0.1, 0.5, 1.0]}),
-    "softsub": Method("softsub", grid={"tau": [0.1, 0.5, 1.0]}),
+    "l2x": Method("l2x", grid={"tau": [0.01, 0.03, 0.1, 0.5, 1.0]}),
+    "softsub": Method("softsub", grid={"tau": [0.1, 0.5, 1.0, 2.0]}),
     "dab": Method("dab", fixed={"weight": 1.0}, grid={"bridge": ["dense", "standardised"], "width": [32, 128]},
                   noisy_input=True),
 }

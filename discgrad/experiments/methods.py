@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from discgrad.bridges import bridge_of_kind
 from discgrad.estimators import DAB, IMLE, Blackbox, Identity, Perturbed, StraightThrough
 
 from .summary import grid
@@ -54,26 +55,6 @@ class Method:
         return grid(self.grid)
 
 
-def _bridge(kind: str, size: int, width: int) -> nn.Module:
-    from discgrad import bridges  # noqa: PLC0415 (only DAB needs it)
-
-    if kind == "dense":
-        return bridges.make_bridge(size, size, [width, width])
-    if kind == "elementwise":
-        return bridges.ElementwiseBridge(hidden=width)
-    if kind == "standardised":
-        return nn.Sequential(Standardise(), bridges.ElementwiseBridge(hidden=width))
-    raise ValueError(f"unknown bridge kind {kind!r}: use 'dense', 'elementwise' or 'standardised'")
-
-
-class Standardise(nn.Module):
-    """``(w - mean(w)) / std(w)`` over the last dimension: a bridge input that, like top-k,
-    ignores a shift and a positive scaling of the scores."""
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return (w - w.mean(-1, keepdim=True)) / w.std(-1, keepdim=True).clamp_min(1e-6)
-
-
 #: ``builder(solver, context, **knobs) -> estimator``; ``context`` holds what a task knows
 #: about its instances (``size``: the solver's input length; for I-MLE the noise's ``k``,
 #: ``tau``, ``s``).
@@ -86,7 +67,7 @@ FAMILIES: dict[str, Callable[..., nn.Module]] = {
                                                            tau=context["tau"], s=context["s"]),
     "straight_through": lambda solver, context: StraightThrough(solver),
     "dab": lambda solver, context, bridge="dense", width=128, weight=1.0: DAB(
-        solver, _bridge(bridge, context["size"], width), weight=weight),
+        solver, bridge_of_kind(bridge, context["size"], width), weight=weight),
 }
 
 

@@ -10,10 +10,14 @@ earlier estimators) on every task of Part III; this module gathers the recorded 
 * :func:`cost_overview`: the same grid with the solver calls per training step (where the
   experiment recorded them) and the training wall time relative to Identity.
 
-A column may list several methods of one experiment (Identity with P_mean, P_norm and
-P_std, say); the cell shows the best of them by mean, and names it, so the choice is
-visible. Each cell's file must exist and each of its runs carry provenance: a missing file
-or a run without provenance raises, naming it (the book build then fails).
+A column may list several methods of one experiment, or several variants of one method
+(Identity with P_norm and P_std, say). For an experiment recorded under the comparison
+protocol (design section 11: runs with ``settings["variant"]`` and a validation metric), the
+cell's variant is chosen on the **validation** metric and its test metric is shown; for an
+experiment not yet rerun under the protocol, the best *test* mean is taken, as before, and
+the cell says so. Every cell names its method, how many variants it was chosen from and on
+which split. Each cell's file must exist and each of its runs carry provenance: a missing
+file or a run without provenance raises, naming it (the book build then fails).
 
 Book: Part IV, "Results across tasks and a guide to choosing" (chapter 17).
 """
@@ -25,7 +29,7 @@ from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from discgrad.experiments.summary import compare, mean_std
+from discgrad.experiments.summary import by_seed, compare, mean_std, paired_difference
 from discgrad.results import load_results, results_path
 
 #: The method families, in the order of the table's columns.
@@ -50,8 +54,9 @@ class Task:
         experiment: the results file's name, ``results/<scale>/<experiment>.json``.
         metric: the final metric compared (a key of each run's ``metrics``).
         lower_is_better: the metric's direction.
-        columns: ``{column: (method, ...)}``: the experiment's methods that may fill each
-            column of :data:`COLUMNS`; the best of them by mean fills the cell.
+        columns: ``{column: (candidate, ...)}``: what may fill each column of
+            :data:`COLUMNS`; a candidate is a method name (all its variants) or
+            ``(method, {knob: value})`` (the variants with those knob values).
         where: settings every run of the row must have (``{"k": 10}``, say).
         chapter: the chapter that runs the experiment.
     """
@@ -60,7 +65,7 @@ class Task:
     experiment: str
     metric: str
     lower_is_better: bool
-    columns: Mapping[str, tuple[str, ...]]
+    columns: Mapping[str, tuple]
     where: Mapping[str, object] = field(default_factory=dict)
     chapter: int = 0
 
@@ -72,7 +77,13 @@ class Task:
 
 @dataclass(frozen=True)
 class Cell:
-    """One filled cell: the chosen method's metric over seeds, its cost, and its source."""
+    """One filled cell: the chosen method's metric over seeds, its cost, and its source.
+
+    ``variant`` is the chosen variant's knobs (empty for an experiment not under the
+    protocol), ``n_variants`` how many candidates the cell was chosen from, ``chosen_on``
+    ``"validation"`` or ``"test"``, and ``by_seed`` the test metric per seed (for the
+    paired comparison).
+    """
 
     method: str
     mean: float
@@ -81,6 +92,16 @@ class Cell:
     wall_time_s: float
     solver_calls_per_step: float | None
     source: Path
+    variant: Mapping = field(default_factory=dict)
+    n_variants: int = 1
+    chosen_on: str = "test"
+    by_seed: Mapping[int, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The method and its chosen knobs, e.g. ``identity (projection=std)``."""
+        knobs = ", ".join(f"{k}={v}" for k, v in self.variant.items())
+        return f"{self.method} ({knobs})" if knobs else self.method
 
 
 def _runs_of(task: Task, runs: Sequence[Mapping], method: str) -> list[Mapping]:
@@ -88,8 +109,34 @@ def _runs_of(task: Task, runs: Sequence[Mapping], method: str) -> list[Mapping]:
             and all(r["settings"].get(k) == v for k, v in task.where.items())]
 
 
+def _groups(runs: Sequence[Mapping], knobs: Mapping) -> dict[str, list[Mapping]]:
+    """The runs of one method by variant (one group when not under the protocol)."""
+    out: dict[str, list[Mapping]] = {}
+    for run in runs:
+        variant = run["settings"].get("variant")
+        if variant is not None and any(variant.get(k) != v for k, v in knobs.items()):
+            continue
+        out.setdefault(repr(sorted((variant or {}).items())), []).append(run)
+    return out
+
+
+def _cell(task: Task, method: str, members: Sequence[Mapping], path: Path) -> Cell:
+    missing = [r["seed"] for r in members if task.metric not in r["metrics"]]
+    if missing:
+        raise ValueError(f"{task.label}: {path} method {method!r} seeds {missing} lack {task.metric!r}")
+    mean, std = mean_std([r["metrics"][task.metric] for r in members])
+    calls = [r["metrics"]["solver_calls_per_step"] for r in members if "solver_calls_per_step" in r["metrics"]]
+    wall = sum(r["provenance"]["wall_time_s"] for r in members) / len(members)
+    return Cell(method, mean, std, len(members), wall, sum(calls) / len(calls) if calls else None, path,
+                variant=dict(members[0]["settings"].get("variant") or {}),
+                by_seed=by_seed(members, task.metric))
+
+
 def task_cells(task: Task, scale: str = "cpu", root: Path | str | None = None) -> dict[str, Cell]:
     """The filled cells of one row: ``{column: Cell}`` (columns without runs are absent).
+
+    Under the protocol the candidate with the best mean ``val_<metric>`` fills a cell
+    (``task.metric`` is ``test_<metric>``); otherwise the best mean test metric does.
 
     Raises:
         FileNotFoundError: the task's results file is missing (named).
@@ -100,25 +147,27 @@ def task_cells(task: Task, scale: str = "cpu", root: Path | str | None = None) -
     if not path.exists():
         raise FileNotFoundError(f"{task.label}: results file {path} is missing")
     runs = load_results(path)["runs"]
+    protocol = all("variant" in r["settings"] for r in runs)
+    chooser = "val_" + task.metric.removeprefix("test_") if protocol else task.metric
+    sign = 1.0 if task.lower_is_better else -1.0
     cells = {}
-    for column, methods in task.columns.items():
-        candidates = []
-        for method in methods:
-            chosen = _runs_of(task, runs, method)
-            if not chosen:
-                raise ValueError(f"{task.label}: {path} has no run of method {method!r}"
+    for column, candidates in task.columns.items():
+        scored = []
+        for candidate in candidates:
+            method, knobs = (candidate, {}) if isinstance(candidate, str) else candidate
+            groups = _groups(_runs_of(task, runs, method), knobs)
+            if not groups:
+                raise ValueError(f"{task.label}: {path} has no run of method {method!r} {dict(knobs)}"
                                  f" with settings {dict(task.where)}")
-            missing = [r["seed"] for r in chosen if task.metric not in r["metrics"]]
-            if missing:
-                raise ValueError(f"{task.label}: {path} method {method!r} seeds {missing} lack {task.metric!r}")
-            mean, std = mean_std([r["metrics"][task.metric] for r in chosen])
-            calls = [r["metrics"]["solver_calls_per_step"] for r in chosen
-                     if "solver_calls_per_step" in r["metrics"]]
-            wall = sum(r["provenance"]["wall_time_s"] for r in chosen) / len(chosen)
-            candidates.append(Cell(method, mean, std, len(chosen), wall,
-                                   sum(calls) / len(calls) if calls else None, path))
-        sign = 1.0 if task.lower_is_better else -1.0
-        cells[column] = min(candidates, key=lambda c: sign * c.mean)
+            for members in groups.values():
+                if any(chooser not in r["metrics"] for r in members):
+                    raise ValueError(f"{task.label}: {path} method {method!r} lacks {chooser!r}")
+                score = mean_std([r["metrics"][chooser] for r in members])[0]
+                scored.append((sign * score, method, members))
+        best = min(scored, key=lambda item: item[0])  # the first of equals
+        cell = _cell(task, best[1], best[2], path)
+        cells[column] = Cell(**{**cell.__dict__, "n_variants": len(scored),
+                                "chosen_on": "validation" if protocol else "test"})
     return cells
 
 
@@ -188,9 +237,19 @@ def html_overview(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]
             value = f"{_fmt(cell.mean)}<br>± {_fmt(cell.std, 2)}"
             if column in best:
                 value = f"<b>{value}</b>"
-            out.append(f"<td{_PAD}>{value}{_note(cell.method)}</td>")
+            out.append(f"<td{_PAD}>{value}{_note(cell_note(cell))}</td>")
         rows.append("<tr>" + "".join(out) + "</tr>")
     return f"{_TABLE}<thead><tr>{_head('task (metric)')}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def cell_note(cell: Cell) -> str:
+    """What a cell says under its number: the method, how many variants, chosen on what.
+
+    Example:
+        >>> cell_note(Cell("imle", 1.0, 0.1, 10, 1.0, 2.0, Path("x"), {"lam": 100.0}, 3, "validation"))
+        'imle (lam=100.0); 1 of 3, val.'
+    """
+    return f"{cell.name}; 1 of {cell.n_variants}, {'val.' if cell.chosen_on == 'validation' else 'test'}"
 
 
 def _identity(cells: Mapping[str, Cell]) -> str | None:
@@ -262,8 +321,8 @@ TASKS = (
         "DAB": ("dab",),
     }, chapter=6),
     Task("Learning to explain, k = 10", "l2x", "test_mse", True, {
-        "Identity, best projection": ("identity_std",),
-        "Identity, no projection": ("identity",),
+        "Identity, best projection": (("identity", {"projection": "norm"}), ("identity", {"projection": "std"})),
+        "Identity, no projection": (("identity", {"projection": None}),),
         "I-MLE": ("imle",),
         "Gumbel / straight-through": ("l2x", "softsub"),
         "DAB": ("dab",),
@@ -316,17 +375,25 @@ TASKS = (
 
 
 def _compare(task: Task, cells: Mapping[str, Cell], a: str, b: str) -> str | None:
+    """Paired by seed (95% paired t interval) where both cells were chosen on validation;
+    else the older unpaired rule, until the row's experiment is rerun under the protocol."""
     if a not in cells or b not in cells:
         return None
+    first, second = cells[a], cells[b]
+    if first.chosen_on == second.chosen_on == "validation":
+        return paired_difference(first.by_seed, second.by_seed, not task.lower_is_better).verdict
     pick = lambda c: (c.mean, c.std, c.seeds)  # noqa: E731
-    return compare(pick(cells[a]), pick(cells[b]), task.lower_is_better)
+    return compare(pick(first), pick(second), task.lower_is_better)
 
 
 def findings(tasks: Sequence[Task], table: Mapping[str, Mapping[str, Cell]]) -> dict[str, object]:
     """What chapter 17 states about the table; the chapter and a unit test assert it.
 
-    "better", "worse" and "on par" are :func:`~discgrad.experiments.summary.compare`'s
-    verdicts (the intervals mean ± std over seeds do not overlap, or do). Per-row verdicts
+    "better", "worse" and "on par" are, for rows recorded under the protocol, the verdicts
+    of :func:`~discgrad.experiments.summary.paired_difference` (the 95% paired t interval of
+    the test metric's difference over seeds excludes 0, or not), and for the other rows
+    :func:`~discgrad.experiments.summary.compare`'s (the intervals mean ± std over seeds do
+    not overlap, or do). Per-row verdicts
     are ``{experiment or row label: verdict}`` for the rows where both methods ran.
     """
     def per_row(a: str | None, b: str, rows=tasks) -> dict[str, str]:
