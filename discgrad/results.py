@@ -63,8 +63,10 @@ def working_tree() -> dict:
     """The state of the book's checkout: ``{"commit", "dirty", "diff_sha256"}``.
 
     ``dirty`` says whether tracked files differ from the commit (staged or not; untracked
-    files do not count); ``diff_sha256`` is the SHA-256 of ``git diff HEAD`` when dirty, else
-    ``None``, so a run recorded from uncommitted code still names the code it ran. Outside
+    files do not count), leaving out ``results/``: the runs write their own results there,
+    and those are outputs, not the code that made them. ``diff_sha256`` is the SHA-256 of
+    that ``git diff HEAD`` when dirty, else ``None``, so a run recorded from uncommitted code
+    still names the code it ran. Outside
     a git checkout (an installed package) the commit is ``"unknown (...)"`` and the tree
     counts as clean. Book: "How to use this book", section on results.
 
@@ -78,7 +80,7 @@ def working_tree() -> dict:
         if top.returncode != 0 or Path(top.stdout.decode().strip()).resolve() != _PACKAGE_ROOT:
             return unknown("not a git checkout")
         head = _git("rev-parse", "HEAD")
-        diff = _git("diff", "HEAD", "--no-ext-diff", "--no-color", "--binary")
+        diff = _git("diff", "HEAD", "--no-ext-diff", "--no-color", "--binary", "--", ".", ":(exclude)results")
         if head.returncode != 0 or diff.returncode != 0:
             return unknown("not a git checkout")
     except (OSError, subprocess.SubprocessError):

@@ -121,3 +121,30 @@ def test_findings_change_when_the_results_do(tmp_path):
     found = findings(TASKS, overview(TASKS, "cpu", tmp_path))
     assert found["dab_best_nowhere"] is False and found["perturbed_best_where_it_ran"] is False
     assert found != FINDINGS["cpu"]
+
+
+def test_a_protocol_row_chooses_on_validation_and_compares_paired(tmp_path):
+    from discgrad.findings.overview import _compare, cell_note
+
+    _copy(tmp_path, "l2x")
+    path = tmp_path / "cpu" / "l2x.json"
+    data = json.loads(path.read_text())
+    for run in data["runs"]:  # make I-MLE's worst validation variant its best on test
+        if run["method"] == "imle" and run["settings"]["variant"]["lam"] == 10000.0:
+            run["metrics"]["test_mse"] = 0.0
+    path.write_text(json.dumps(data))
+    task = Task("l", "l2x", "test_mse", True, {
+        "I-MLE": ("imle",), "Identity, best projection": (("identity", {"projection": "std"}),)},
+        where={"k": 10})
+    cells = task_cells(task, "cpu", tmp_path)
+    imle = cells["I-MLE"]
+    assert imle.chosen_on == "validation" and imle.variant == {"lam": 1000.0} and imle.n_variants == 3
+    assert cell_note(imle) == "imle (lam=1000.0); 1 of 3, val."
+    assert cells["Identity, best projection"].n_variants == 1 and len(imle.by_seed) == 10
+    # the paired verdict: one seed's gain flips nothing that the pairing does not see
+    assert _compare(task, cells, "Identity, best projection", "I-MLE") == "on par"
+
+
+def test_a_row_without_the_protocol_still_says_it_chose_on_test():
+    cells = task_cells(next(t for t in TASKS if t.experiment == "warcraft"), "cpu")
+    assert {c.chosen_on for c in cells.values()} == {"test"}

@@ -140,18 +140,22 @@ def test_working_tree_hashes_the_diff_and_dirty_trees_are_refused(tmp_path, monk
     root = tmp_path.resolve()
     monkeypatch.setattr(results, "_PACKAGE_ROOT", root)
     (root / "a.txt").write_text("one\n")
+    (root / "results" / "cpu").mkdir(parents=True)
+    (root / "results" / "cpu" / "x.json").write_text("{}\n")
     _git(root, "init", "-q")
-    _git(root, "add", "a.txt")
+    _git(root, "add", "a.txt", "results")
     _git(root, "commit", "-q", "-m", "first")
     clean = results.working_tree()
     assert len(clean["commit"]) == 40 and clean["dirty"] is False and clean["diff_sha256"] is None
     assert results.check_clean_tree(False) == clean
     (root / "untracked.txt").write_text("not part of the code\n")
     assert results.working_tree()["dirty"] is False   # untracked files do not count
+    (root / "results" / "cpu" / "x.json").write_text('{"runs": []}\n')
+    assert results.working_tree()["dirty"] is False   # nor the results the runs write
     (root / "a.txt").write_text("two\n")
     dirty = results.working_tree()
-    diff = subprocess.run(["git", "diff", "HEAD", "--no-ext-diff", "--no-color", "--binary"], cwd=root,
-                          capture_output=True, check=True).stdout
+    diff = subprocess.run(["git", "diff", "HEAD", "--no-ext-diff", "--no-color", "--binary", "--", "a.txt"],
+                          cwd=root, capture_output=True, check=True).stdout
     assert dirty == {"commit": clean["commit"], "dirty": True, "diff_sha256": hashlib.sha256(diff).hexdigest()}
     with pytest.raises(ValueError, match="uncommitted changes; commit them, or pass --allow-dirty"):
         results.check_clean_tree(False)

@@ -25,7 +25,30 @@ FLAT_EPOCHS, FLAT_SHARE = 10, 0.1
 #: tests/test_committed_results.py checks results/cpu/l2x.json). Filled from the committed
 #: cpu runs; at gpu scale (no run recorded yet) the paper's two claims.
 FINDINGS: dict[str, dict] = {
-    "cpu": {},
+    "cpu": {
+        "chosen": {"identity": {5: {"projection": "std"}, 10: {"projection": "std"}, 15: {"projection": "std"}},
+                   "imle": {5: {"lam": 1000.0}, 10: {"lam": 1000.0}, 15: {"lam": 1000.0}},
+                   "l2x": {5: {"tau": 0.03}, 10: {"tau": 0.03}, 15: {"tau": 0.03}},
+                   "softsub": {5: {"tau": 0.5}, 10: {"tau": 0.5}, 15: {"tau": 2.0}},
+                   "dab": {5: {"bridge": "dense", "width": 32}, 10: {"bridge": "dense", "width": 32},
+                           15: {"bridge": "dense", "width": 128}}},
+        "n_variants": {"identity": 3, "imle": 3, "l2x": 5, "softsub": 4, "dab": 4},
+        "projection_vs_none": {5: "better", 10: "better", 15: "better"},
+        "trained_beats_untrained": True,
+        "none_above_chance": True,
+        "highest_mse": {5: "l2x", 10: "l2x", 15: "l2x"},
+        "still_falling": [("l2x", 15)],
+        "dab_bridge": {5: (0.59, 0.25), 10: (0.55, 0.07), 15: (0.32, 0.31)},
+        "at_grid_edge": [("dab", 5), ("dab", 10), ("softsub", 15), ("dab", 15)],
+        "identity_vs_imle": {5: "on par", 10: "on par", 15: "on par"},
+        "identity_vs_imle_precision": {5: "on par", 10: "on par", 15: "on par"},
+        "identity_vs_l2x": {5: "better", 10: "better", 15: "better"},
+        "identity_vs_l2x_precision": {5: "better", 10: "better", 15: "better"},
+        "identity_vs_softsub": {5: "on par", 10: "better", 15: "better"},
+        "identity_vs_softsub_precision": {5: "better", 10: "better", 15: "on par"},
+        "identity_vs_dab": {5: "on par", 10: "better", 15: "on par"},
+        "identity_vs_dab_precision": {5: "on par", 10: "on par", 15: "on par"},
+    },
     "gpu": {"projection_vs_none": {5: "better", 10: "better", 15: "better"},
             "trained_beats_untrained": True},
 }
@@ -36,7 +59,8 @@ def selections(runs: Sequence[Mapping], k: int, metric: str = "mse") -> dict[str
     return select_variants(runs, metric, higher_is_better=False, within={"k": k})
 
 
-def _variant_runs(runs, method, k, **knobs):
+def variant_runs(runs: Sequence[Mapping], method: str, k: int, **knobs) -> list[Mapping]:
+    """The runs of one method, subset size ``k`` and the given knob values."""
     return [r for r in runs if r["method"] == method and r["settings"]["k"] == k
             and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
 
@@ -67,9 +91,12 @@ def findings(runs: Sequence[Mapping]) -> dict:
     * ``none_above_chance``: Identity without projection's mean test precision is above
       the ``k / d`` of a random selection;
     * ``highest_mse``: the method whose chosen variant has the highest mean test MSE;
-    * ``curves_flat``: every chosen variant's mean validation MSE curve has flattened;
+    * ``still_falling``: the (method, k) whose chosen variant's mean validation MSE curve
+      has not flattened by the end of the budget (its verdicts are not final there);
     * ``dab_bridge``: the chosen DAB variant's mean test imitation error and share of
-      exact top-k matches, rounded to 2 decimals.
+      exact top-k matches, rounded to 2 decimals;
+    * ``at_grid_edge``: the (method, k) whose chosen value of a numeric knob is the
+      smallest or largest of its grid (a wider grid might do better there).
 
     Raises:
         ValueError: a (method, k) pair has no run, or a run was not recorded under the
@@ -80,7 +107,8 @@ def findings(runs: Sequence[Mapping]) -> dict:
         raise ValueError("the runs lack the (method, k) pairs: all")
     positions = runs[0]["settings"]["positions"]
     out: dict = {"chosen": {}, "n_variants": {}, "projection_vs_none": {}, "trained_beats_untrained": True,
-                 "none_above_chance": True, "highest_mse": {}, "curves_flat": True, "dab_bridge": {}}
+                 "none_above_chance": True, "highest_mse": {}, "still_falling": [], "dab_bridge": {},
+                 "at_grid_edge": []}
     others = [m for m in METHODS if m != "identity"]
     for m in others:
         out[f"identity_vs_{m}"], out[f"identity_vs_{m}_precision"] = {}, {}
@@ -91,13 +119,17 @@ def findings(runs: Sequence[Mapping]) -> dict:
             raise ValueError(f"the runs lack the (method, k) pairs {[(m, k) for m in missing]}")
         for m, s in sel.items():
             out["chosen"].setdefault(m, {})[k] = s.variant
+            if any(isinstance(v, (int, float)) and v in (min(METHODS[m].grid[n]), max(METHODS[m].grid[n]))
+                   for n, v in s.variant.items()):
+                out["at_grid_edge"].append((m, k))
             out["n_variants"][m] = s.n_variants
             trained, untrained = by_seed(s.runs, "test_mse"), by_seed(s.runs, "untrained_test_mse")
             if paired_difference(trained, untrained, higher_is_better=False).verdict != "better":
                 out["trained_beats_untrained"] = False
             curve = next(iter(mean_curves(s.runs, "val_mse").values()))
-            out["curves_flat"] &= flattened(curve)
-        std, none = (_variant_runs(runs, "identity", k, projection=p) for p in ("std", None))
+            if not flattened(curve):
+                out["still_falling"].append((m, k))
+        std, none = (variant_runs(runs, "identity", k, projection=p) for p in ("std", None))
         out["projection_vs_none"][k] = verdict(std, none)
         for m in others:
             out[f"identity_vs_{m}"][k] = verdict(sel["identity"].runs, sel[m].runs)

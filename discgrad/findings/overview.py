@@ -436,7 +436,7 @@ FINDINGS = {
             "Warcraft-like shortest path, 12x12": "better"},
         "perturbed_best_where_it_ran": True,
         "identity_vs_dab": {
-            "Discrete VAE, top-k (digits)": "on par", "Learning to explain, k = 10": "on par",
+            "Discrete VAE, top-k (digits)": "on par", "Learning to explain, k = 10": "better",
             "Keypoint matching": "better", "Retrieval, digits": "better", "Globe TSP, k = 5": "better",
             "Warcraft-like shortest path, 12x12": "on par", "Sequence sorting, L = 5": "on par",
             "Classification through top-k": "better", "Autoencoder, binary code": "better",
