@@ -202,7 +202,8 @@ def record_run(experiment: str, method: str, settings: Mapping, seed: int, metri
     """Add one run to ``results/<scale>/<experiment>.json`` and return the path.
 
     A run with the same method, settings and seed replaces the older one, so rerunning an
-    experiment updates its file instead of piling up duplicates.
+    experiment updates its file instead of piling up duplicates. The final ``metrics`` are
+    stored in full; the per-epoch ``history`` (curves for figures) to 6 significant digits.
 
     Example:
         >>> import tempfile
@@ -219,7 +220,7 @@ def record_run(experiment: str, method: str, settings: Mapping, seed: int, metri
         "settings": dict(settings),
         "seed": int(seed),
         "metrics": {k: float(v) for k, v in metrics.items()},
-        "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "history": {k: [float(f"{float(x):.6g}") for x in v] for k, v in history.items()},
         "provenance": provenance(wall_time_s, command=command, scale=scale, device=device),
     }
     path = results_path(experiment, scale, root)
@@ -231,13 +232,37 @@ def record_run(experiment: str, method: str, settings: Mapping, seed: int, metri
 
 
 def write_json(path: Path | str, data: Mapping) -> Path:
-    """Write ``data`` as indented JSON, creating folders, through a temporary file."""
+    """Write ``data`` as indented JSON, creating folders, through a temporary file.
+
+    A list of numbers or strings (a learning curve, say) stays on one line, so a file of
+    hundreds of runs stays readable and small.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = write_json(pathlib.Path(tempfile.mkdtemp()) / "x.json", {"curve": [1, 2.5], "n": 3})
+        >>> print(path.read_text(), end="")
+        {
+         "curve": [1, 2.5],
+         "n": 3
+        }
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    tmp.write_text(_dumps(data, 0) + "\n")
     tmp.replace(path)
     return path
+
+
+def _dumps(value: Any, level: int) -> str:
+    """JSON with one space of indent per level, and flat lists on one line."""
+    pad, inner = " " * level, " " * (level + 1)
+    if isinstance(value, Mapping) and value:
+        items = [f"{inner}{json.dumps(str(k))}: {_dumps(v, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in value):
+        return "[\n" + ",\n".join(inner + _dumps(v, level + 1) for v in value) + "\n" + pad + "]"
+    return json.dumps(value)
 
 
 def read_json(path: Path | str) -> Any:

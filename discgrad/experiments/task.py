@@ -13,8 +13,8 @@ A task subclass defines, d2l- and Lightning-style:
   (estimators of its own, such as a relaxation only this task uses).
 
 :meth:`Task.run` then seeds, builds, trains with Adam for the config's epochs, evaluates on
-the validation and the test split after every epoch (``val_<metric>``, ``test_<metric>``),
-and returns the record :func:`discgrad.experiments.runner.run_all` writes; :meth:`Task.experiment`
+the validation split after every epoch (``val_<metric>``) and on the test split once, at the
+end (``test_<metric>``), and returns the record :func:`discgrad.experiments.runner.run_all` writes; :meth:`Task.experiment`
 is what the runner and the command line take. Book: "How to use this book" and Part III.
 """
 from __future__ import annotations
@@ -118,8 +118,8 @@ class Task:
             the arguments of :func:`discgrad.results.record_run`: ``metrics`` holds the
             final ``val_*`` and ``test_*`` metrics, ``train_loss``, the same metrics of the
             untrained networks (``untrained_val_*``, ``untrained_test_*``: the baseline
-            training must beat) and ``solver_calls_per_step``; ``history`` the metrics
-            per epoch; ``settings`` the config, the setting, the family, the fixed
+            training must beat) and ``solver_calls_per_step``; ``history`` the training
+            loss and the validation metrics per epoch; ``settings`` the config, the setting, the family, the fixed
             arguments, ``variant`` and ``steps``.
         """
         config = resolve_config(self.configs, config)
@@ -144,19 +144,23 @@ class Task:
             optimiser.step()
             return {"loss": float(loss.detach())}
 
-        def evaluate():
+        def evaluate(*names):
             out = {}
-            for name in ("val", "test"):
+            for name in names:
                 split = getattr(data, name)
                 out.update({f"{name}_{k}": v for k, v in self.evaluate(model, layer, split, config, **setting).items()})
             return out
 
         model.eval(), layer.eval()
         with torch.no_grad():  # the untrained baseline training must beat
-            untrained = {f"untrained_{k}": v for k, v in evaluate().items()}
-        history = dict(fit(step, shuffled, shuffled.epochs, evaluate, modules=[model, layer],
+            untrained = {f"untrained_{k}": v for k, v in evaluate("val", "test").items()}
+        # every epoch on validation only: the test split is looked at once, at the end
+        history = dict(fit(step, shuffled, shuffled.epochs, lambda: evaluate("val"), modules=[model, layer],
                            desc=f"{self.name} {method} {variant} seed {seed}"))
-        metrics = {k: v[-1] for k, v in history.items() if k.startswith(("val_", "test_", "train_"))}
+        model.eval(), layer.eval()
+        with torch.no_grad():
+            metrics = {k: v[-1] for k, v in history.items() if k.startswith(("val_", "train_"))}
+            metrics.update(evaluate("test"))
         metrics.update(untrained)
         metrics["solver_calls_per_step"] = layer.solver_calls / max(shuffled.steps, 1)
         settings = {**config, **setting,
