@@ -1,6 +1,7 @@
 """Learning to explain (chapter 7): the pieces of the task and its layers."""
 import torch
 
+from discgrad.data.explain import make_explain_data
 from discgrad.experiments import l2x
 
 CONFIG, K = l2x.CONFIGS["smoke"], 3
@@ -77,3 +78,23 @@ def test_predictor_sees_only_the_selected_positions():
     changed[1, :4] = torch.randn(4, 4)
     torch.testing.assert_close(predictor(x, z, 2), predictor(changed, z, 2))
     assert float(l2x.precision(z, torch.tensor([[1.0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 1]]))) == 0.75
+
+
+def test_the_imle_grid_is_set_from_the_measured_gradient_scale():
+    # l2x.METHODS: at initialisation |dL/dz| has a median of 5e-5..1.5e-4 and the scores
+    # spread by about 0.2, so lambda = 1e2..1e4 shifts them by about 0.01..1
+    config = l2x.CONFIGS["cpu"]
+    for k in config["ks"]:
+        batch = make_explain_data(100, config["positions"], k, embed_dim=config["embed_dim"],
+                                  vocab_size=config["vocab_size"], seed=1)  # the training seed
+        torch.manual_seed(0)
+        model = l2x.TASK.model(config, k=k)
+        x, y = batch.x, batch.y
+        scores = model["explainer"](x).detach()
+        z = l2x.TopK(k)(scores).requires_grad_()
+        grad, = torch.autograd.grad((model["predictor"](x, z, k) - y).pow(2).mean(), z)
+        median = float(grad.abs().median())
+        assert 4e-5 < median < 2e-4, (k, median)
+        assert 0.15 < float(scores.std()) < 0.3
+        shifts = [lam * median for lam in l2x.METHODS["imle"].grid["lam"]]
+        assert 0.003 < min(shifts) < 0.03 and 0.3 < max(shifts) < 3

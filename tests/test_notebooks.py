@@ -80,3 +80,12 @@ def test_toc_lists_exactly_the_pages_that_exist():
         assert any((ROOT / f"{name}{ext}").exists() for ext in (".md", ".ipynb")), f"{name} is missing"
     for path in NOTEBOOKS:
         assert f"notebooks/{path.stem}" in listed, f"{path.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_chapter_runs_the_config_of_its_parameters_cell(path):
+    # editing `config` in the parameters cell must change what runs (issue 16)
+    for cell in _cells(path, "code"):
+        source = _source(cell)
+        for call in re.findall(r"run_all\((.*?)\)\n", source, flags=re.S):
+            assert "config=" in call, f"{path.name}: run_all(...) without config=: {call[:80]}"

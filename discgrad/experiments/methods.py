@@ -34,7 +34,7 @@ class Method:
     """One method of an experiment.
 
     Attributes:
-        family: the key of its builder in :data:`FAMILIES` or in the task's own families.
+        family: the key of its builder in ``FAMILIES`` or in the task's own families.
         fixed: estimator arguments that stay fixed.
         grid: ``{knob: [values, ...]}``, the family's own knob; every combination is a variant.
         noisy_input: add the task's sampling noise to the costs before the estimator in
@@ -78,10 +78,10 @@ class MethodLayer(nn.Module):
         method: the method.
         variant: the values of its grid's knobs.
         solver: the task's solver.
-        context: what the builders need to know (see :data:`FAMILIES`).
+        context: what the builders need to know (see ``FAMILIES``).
         perturb: ``perturb(w) -> noise`` of the task's sampler, added in training when
             ``method.noisy_input``.
-        families: the task's own families, next to :data:`FAMILIES`.
+        families: the task's own families, next to ``FAMILIES``.
 
     ``forward(w)`` in eval mode is ``solver(w)``, exact and noise-free, for every method.
     """

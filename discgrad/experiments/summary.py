@@ -236,7 +236,7 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], higher_is_
     """The mean of ``a[s] - b[s]`` over the seeds ``s`` both have, with a ``level`` interval.
 
     Args:
-        a, b: ``{seed: metric}`` of two methods (for example from :func:`by_seed`).
+        a, b: ``{seed: metric}`` of two methods (for example from ``by_seed``).
         higher_is_better: the metric's direction (accuracy: True; a loss: False).
         method: ``"t"``: the paired t interval ``mean ± t_{n-1} sd / sqrt(n)``;
             ``"bootstrap"``: the percentile interval of ``resamples`` resampled seed sets.
@@ -298,7 +298,7 @@ def select_variants(runs: Sequence[Mapping], metric: str, higher_is_better: bool
     """Per method, the variant with the best mean **validation** metric over its seeds.
 
     Each run's ``settings["variant"]`` names the variant (the family's knobs, see
-    :mod:`discgrad.experiments.methods`); ``metrics["val_" + metric]`` is what is compared,
+    :class:`~discgrad.experiments.methods.Method`); ``metrics["val_" + metric]`` is what is compared,
     and the chosen variant's ``metrics["test_" + metric]`` is what a table reports. Ties go
     to the variant listed first.
 

@@ -14,8 +14,8 @@ A task subclass defines, d2l- and Lightning-style:
 
 :meth:`Task.run` then seeds, builds, trains with Adam for the config's epochs, evaluates on
 the validation split after every epoch (``val_<metric>``) and on the test split once, at the
-end (``test_<metric>``), and returns the record :func:`discgrad.experiments.runner.run_all` writes; :meth:`Task.experiment`
-is what the runner and the command line take. Book: "How to use this book" and Part III.
+end (``test_<metric>``), and returns the record :func:`discgrad.experiments.runner.run_all`
+writes; :meth:`Task.experiment` is what the runner and the command line take. Book: "How to use this book" and Part III.
 """
 from __future__ import annotations
 
@@ -112,15 +112,15 @@ class Task:
                 the config).
             max_steps: stop after this many optimisation steps (a dry run of a config).
             variant: the values of the method's knobs (default: its grid's first variant).
-            setting: the task's own settings (see :meth:`variants`; default: the first).
+            setting: the task's own settings (see ``variants``; default: the first).
 
         Returns:
-            the arguments of :func:`discgrad.results.record_run`: ``metrics`` holds the
-            final ``val_*`` and ``test_*`` metrics, ``train_loss``, the same metrics of the
+            the arguments of :func:`discgrad.record_run`: ``metrics`` holds the final
+            ``val_*`` and ``test_*`` metrics, ``train_loss``, the same metrics of the
             untrained networks (``untrained_val_*``, ``untrained_test_*``: the baseline
             training must beat) and ``solver_calls_per_step``; ``history`` the training
-            loss and the validation metrics per epoch; ``settings`` the config, the setting, the family, the fixed
-            arguments, ``variant`` and ``steps``.
+            loss and the validation metrics per epoch; ``settings`` the config, the
+            setting, the family, the fixed arguments, ``variant`` and ``steps``.
         """
         config = resolve_config(self.configs, config)
         if method not in self.methods:
