@@ -214,11 +214,9 @@ def run_all(experiment: Experiment, scale: str | None = None, seeds: Iterable[in
     jobs = [({**task, **own}, m, s) for task in experiment.variants(config) for m in methods
             for own in own_variants[m] for s in seeds]
     if resume and path.exists():
-        done = set()
-        for run in load_results(path)["runs"]:
-            for v, m, s in jobs:
-                if recorded_key(run, v) == job_key(m, s, v):
-                    done.add(job_key(m, s, v))
+        runs = load_results(path)["runs"]
+        names = {tuple(sorted(v)) for v, _, _ in jobs}  # the variant keys the jobs use
+        done = {recorded_key(run, n) for run in runs for n in names}
         jobs = [(v, m, s) for v, m, s in jobs if job_key(m, s, v) not in done]
     bar = tqdm(total=len(jobs), desc=experiment.name, disable=not progress_enabled())
     if workers <= 1 or len(jobs) <= 1:

@@ -337,13 +337,6 @@ def select_variants(runs: Sequence[Mapping], metric: str, higher_is_better: bool
     return out
 
 
-def compare_selected(selections: Mapping[str, Selection], a: str, b: str, metric: str,
-                     higher_is_better: bool, method: str = "t") -> Difference:
-    """The paired test-metric difference of two methods' chosen variants (see :func:`select_variants`)."""
-    return paired_difference(by_seed(selections[a].runs, "test_" + metric),
-                             by_seed(selections[b].runs, "test_" + metric), higher_is_better, method)
-
-
 def grid(knobs: Mapping[str, Sequence]) -> list[dict]:
     """Every combination of a family's knob values, in order.
 
