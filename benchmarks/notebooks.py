@@ -156,7 +156,8 @@ def main(argv=None) -> dict:
         when = {n: block["date"] for n in measured}
         load = block["load_average_1min_before_after"]
     entries = [{"notebook": n, "scale": args.scale, "seconds": round(s, 2), "source": source,
-                "date": when[n], "git_commit": block["git_commit"], "command": command,
+                "date": when[n], "git_commit": block["git_commit"],
+                "git_dirty": block.get("git_dirty"), "command": command,
                 "load_average_1min_before_after": load,
                 "cpu_count": block["cpu_count"]} for n, s in measured.items()]
     out = Path(args.out)
