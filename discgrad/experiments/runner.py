@@ -24,10 +24,10 @@ import contextlib
 import json
 import math
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -284,9 +284,11 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> Path:
             parser.error(f"--out must name <root>/{scale}/{experiment.name}.json, got {out}")
         root = out.parent.parent
     target = results_path(experiment.name, scale, root).parent
-    probe = next((p for p in [target, *target.parents] if p.exists()), None)
-    if probe is None or not os.access(probe, os.W_OK):
-        parser.error(f"cannot write into {target}")
+    try:  # really try: a permission bit says nothing to root, nor about a file in the path
+        target.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=target).close()
+    except OSError as err:
+        parser.error(f"cannot write into {target}: {err.strerror or err}")
     if target.resolve().parent == results_root().resolve():  # the book's own results/
         try:
             check_clean_tree(args.allow_dirty)

@@ -151,14 +151,14 @@ class Task:
                 out.update({f"{name}_{k}": v for k, v in self.evaluate(model, layer, split, config, **setting).items()})
             return out
 
-        model.eval(), layer.eval()
+        model.eval()
+        layer.eval()
         with torch.no_grad():  # the untrained baseline training must beat
             untrained = {f"untrained_{k}": v for k, v in evaluate("val", "test").items()}
         # every epoch on validation only: the test split is looked at once, at the end
         history = dict(fit(step, shuffled, shuffled.epochs, lambda: evaluate("val"), modules=[model, layer],
                            desc=f"{self.name} {method} {variant} seed {seed}"))
-        model.eval(), layer.eval()
-        with torch.no_grad():
+        with torch.no_grad():  # fit's last evaluation left both modules in eval mode
             metrics = {k: v[-1] for k, v in history.items() if k.startswith(("val_", "train_"))}
             metrics.update(evaluate("test"))
         metrics.update(untrained)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.l2x import METHODS
-from discgrad.experiments.summary import (Selection, by_seed, mean_curves, mean_std, paired_difference,
-                                          select_variants)
+from discgrad.experiments.summary import (Difference, Selection, by_seed, mean_curves, mean_std,
+                                          paired_difference, select_variants)
 
 #: A curve has flattened when its last ``FLAT_EPOCHS`` epochs changed it by less than
 #: ``FLAT_SHARE`` of its whole change since the first epoch.
@@ -65,10 +65,14 @@ def variant_runs(runs: Sequence[Mapping], method: str, k: int, **knobs) -> list[
             and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
 
 
+def difference(a: Sequence[Mapping], b: Sequence[Mapping], metric: str = "test_mse") -> Difference:
+    """``a`` minus ``b`` on ``metric``, paired by seed (MSE: lower is better; precision: higher)."""
+    return paired_difference(by_seed(a, metric), by_seed(b, metric), higher_is_better=metric.endswith("precision"))
+
+
 def verdict(a: Sequence[Mapping], b: Sequence[Mapping], metric: str = "test_mse") -> str:
-    """``a`` against ``b`` on ``metric``, paired by seed (MSE: lower is better; precision: higher)."""
-    return paired_difference(by_seed(a, metric), by_seed(b, metric), higher_is_better=metric.endswith("precision")
-                             ).verdict
+    """The :func:`difference`'s verdict for ``a``: "better", "worse" or "on par"."""
+    return difference(a, b, metric).verdict
 
 
 def flattened(curve: Sequence[float]) -> bool:

@@ -24,7 +24,7 @@ Book: Part IV, "Results across tasks and a guide to choosing" (chapter 17).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -166,8 +166,7 @@ def task_cells(task: Task, scale: str = "cpu", root: Path | str | None = None) -
                 scored.append((sign * score, method, members))
         best = min(scored, key=lambda item: item[0])  # the first of equals
         cell = _cell(task, best[1], best[2], path)
-        cells[column] = Cell(**{**cell.__dict__, "n_variants": len(scored),
-                                "chosen_on": "validation" if protocol else "test"})
+        cells[column] = replace(cell, n_variants=len(scored), chosen_on="validation" if protocol else "test")
     return cells
 
 
