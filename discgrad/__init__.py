@@ -14,9 +14,9 @@ _MODULES = ("solvers", "projections", "noise", "losses", "estimators", "plot", "
             "source", "train")
 _NAMES = {
     **{name: ".estimators" for name in ("DAB", "IMLE", "Blackbox", "FenchelYoungLoss", "GumbelSoftmax",
-                                        "Identity", "Perturbed", "RELAX", "ScoreFunction",
-                                        "StraightThrough")},
-    "hamming_loss": ".losses",
+                                        "Identity", "InformedMargin", "Perturbed", "RELAX",
+                                        "ScoreFunction", "StraightThrough")},
+    "hamming_loss": ".losses", "absolute_loss": ".losses",
     "use_book_style": ".plot",
     **{name: ".projections" for name in ("P_mean", "P_norm", "P_plane", "P_std")},
     "load_results": ".results", "record_run": ".results",
@@ -29,9 +29,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "solvers", "projections", "noise", "losses",
-    "Identity", "Blackbox", "Perturbed", "FenchelYoungLoss", "IMLE", "StraightThrough",
+    "Identity", "InformedMargin", "Blackbox", "Perturbed", "FenchelYoungLoss", "IMLE", "StraightThrough",
     "GumbelSoftmax", "ScoreFunction", "RELAX", "DAB",
-    "P_mean", "P_norm", "P_std", "P_plane", "hamming_loss",
+    "P_mean", "P_norm", "P_std", "P_plane", "hamming_loss", "absolute_loss",
     "get_scale", "get_device", "fit", "seed_everything", "record_run", "load_results",
     "show_source", "use_book_style",
 ]

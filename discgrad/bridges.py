@@ -206,19 +206,30 @@ class StandardisedBridge(nn.Module):
         return self.elementwise(standard)
 
 
-def bridge_of_kind(kind: str, size: int, width: int) -> nn.Module:
-    """A bridge by name, for a grid over bridges: ``"dense"`` (:func:`make_bridge`, two
-    hidden layers of ``width``), ``"elementwise"`` or ``"standardised"`` (one hidden layer
-    of ``width``); ``size`` is the instance's length.
+def bridge_of_kind(kind: str, size: int | Sequence[int], width: int) -> nn.Module:
+    """A bridge by name, for a grid over bridges.
+
+    ``"dense"``: two hidden layers of ``width``, :func:`make_bridge` for a vector instance
+    and :class:`FlatBridge` for a matrix one; ``"elementwise"`` or ``"standardised"``: one
+    hidden layer of ``width``; ``"groupwise"``: :class:`GroupwiseBridge` over the rows of a
+    matrix instance (one MLP shared by the rows, e.g. the one-per-row structure of a
+    matching). ``size`` is the instance's length, or its shape.
 
     Example:
         >>> bridge_of_kind("standardised", 5, 8)(torch.randn(2, 5)).shape
         torch.Size([2, 5])
+        >>> bridge_of_kind("groupwise", (3, 4), 8)(torch.randn(2, 3, 4)).shape
+        torch.Size([2, 3, 4])
     """
+    shape = tuple(size) if isinstance(size, (tuple, list)) else (size,)
     if kind == "dense":
-        return make_bridge(size, size, [width, width])
+        return make_bridge(shape[0], shape[0], [width, width]) if len(shape) == 1 else FlatBridge(shape, width)
     if kind == "elementwise":
         return ElementwiseBridge(hidden=width)
     if kind == "standardised":
         return StandardisedBridge(hidden=width)
-    raise ValueError(f"unknown bridge kind {kind!r}: use 'dense', 'elementwise' or 'standardised'")
+    if kind == "groupwise":
+        if len(shape) < 2:
+            raise ValueError(f"a groupwise bridge needs a matrix instance (its rows are the groups), got shape {shape}")
+        return GroupwiseBridge(shape[-1], hidden=width)
+    raise ValueError(f"unknown bridge kind {kind!r}: use 'dense', 'elementwise', 'standardised' or 'groupwise'")

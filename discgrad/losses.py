@@ -46,6 +46,43 @@ def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     return per_entry.flatten(1).mean(dim=1).mean()
 
 
+__all__ += ["absolute_loss"]
+
+
+def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    """The mean absolute difference per instance, averaged over the batch.
+
+    .. math:: \\ell(y, t) = \\frac{1}{n} \\sum_i |y_i - t_i|, \\qquad
+              \\frac{\\partial \\ell}{\\partial y_i} = \\frac{\\operatorname{sign}(y_i - t_i)}{n}
+
+    On 0/1 indicators it has the value of :func:`hamming_loss`, but its gradient is zero on
+    every entry the prediction gets right: it depends on the solver's output, so an
+    estimator that passes ``dl/dy`` back as it is (Identity) stops where the answer is
+    right, and a margin can act (book chapter 8). The linear Hamming formula's gradient
+    ``(1 - 2t) / n`` ignores the output.
+
+    Args:
+        y_pred: predictions, shape ``(B, *shape)``.
+        y_true: targets, the same shape.
+
+    Returns:
+        a scalar: the mean over the batch of the per-instance mean absolute difference.
+
+    Example:
+        >>> y = torch.tensor([[1.0, 0.0, 1.0, 0.0]], requires_grad=True)
+        >>> loss = absolute_loss(y, torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
+        >>> loss.backward(); loss, y.grad
+        (tensor(0.5000, grad_fn=<MeanBackward0>), tensor([[ 0.0000, -0.2500,  0.2500,  0.0000]]))
+    """
+    if y_pred.shape != y_true.shape:
+        raise ValueError(
+            f"y_pred and y_true must have the same shape, got {tuple(y_pred.shape)} and {tuple(y_true.shape)}"
+        )
+    if y_pred.dim() < 2:
+        raise ValueError(f"expected a batch of shape (B, *shape), got {tuple(y_pred.shape)}")
+    return (y_pred - y_true.to(y_pred.dtype)).abs().flatten(1).mean(dim=1).mean()
+
+
 # --- N-ELBO pieces of a discrete VAE (chapter 6) --------------------------------------------
 
 __all__ += ["bernoulli_reconstruction", "kl_softmax_uniform"]

@@ -11,6 +11,7 @@ from discgrad.estimators.dab import DAB
 from discgrad.estimators.gumbel_softmax import GumbelSoftmax
 from discgrad.estimators.identity import Identity
 from discgrad.estimators.imle import IMLE
+from discgrad.estimators.informed_margin import InformedMargin
 from discgrad.estimators.perturbed import FenchelYoungLoss, Perturbed
 from discgrad.estimators.relax import RELAX
 from discgrad.estimators.score_function import ScoreFunction
@@ -18,6 +19,7 @@ from discgrad.estimators.straight_through import StraightThrough
 
 __all__ = [
     "Identity",
+    "InformedMargin",
     "Blackbox",
     "Perturbed",
     "FenchelYoungLoss",

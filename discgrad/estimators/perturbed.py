@@ -168,6 +168,10 @@ class FenchelYoungLoss(nn.Module):
         tensor([0., 0.])
     """
 
+    #: it returns a loss, not a solution: :class:`discgrad.experiments.methods.MethodLayer`
+    #: trains with it in place of the task's loss
+    is_loss = True
+
     def __init__(self, solver, sigma: float, n_samples: int = 1, noise: str = "normal",
                  generator: torch.Generator | None = None):
         super().__init__()

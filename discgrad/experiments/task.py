@@ -93,8 +93,10 @@ class Task:
     # --- shared --------------------------------------------------------------------------------
 
     def method_variants(self, method: str) -> list[dict]:
-        """The runner's jobs for one method: ``[{"variant": knobs}, ...]`` over its grid."""
-        return [{"variant": v} for v in self.methods[method].variants()]
+        """The runner's jobs for one method: ``[{"variant": knobs, **setting}, ...]`` over its
+        grid, with the task settings the method fixes (``Method.setting``)."""
+        spec = self.methods[method]
+        return [{"variant": v, **spec.setting} for v in spec.variants()]
 
     def layer(self, method: str, variant: Mapping, config: Mapping, **setting) -> MethodLayer:
         """``method``'s layer around the task's solver."""
@@ -112,7 +114,8 @@ class Task:
                 the config).
             max_steps: stop after this many optimisation steps (a dry run of a config).
             variant: the values of the method's knobs (default: its grid's first variant).
-            setting: the task's own settings (see ``variants``; default: the first).
+            setting: the task's own settings (see ``variants``; default: the first, with
+                what the method fixes, ``Method.setting``).
 
         Returns:
             the arguments of :func:`discgrad.record_run`: ``metrics`` holds the final
@@ -127,7 +130,7 @@ class Task:
             raise ValueError(f"unknown method {method!r} for {self.name}: use one of {list(self.methods)}")
         spec = self.methods[method]
         variant = dict(spec.variants()[0] if variant is None else variant)
-        setting = setting or self.variants(config)[0]
+        setting = {**self.variants(config)[0], **spec.setting, **setting}
         device = get_device()
         start = time.perf_counter()
         data = self.data(config, device, **setting)
