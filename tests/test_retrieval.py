@@ -1,22 +1,24 @@
-"""Chapter 9's experiment: the recall loss, the batch scores, Recall@K, every config for
-one step (the gpu config included, run on the CPU), and the committed cpu results."""
-import json
+"""Chapter 9's experiment: the recall loss, the batch scores, Recall@K, the data splits and
+batches, the margins' units, the measured rationale of Blackbox's grid, every config for one
+step (the gpu config included, run on the CPU), and the findings on synthetic runs."""
+import copy
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from discgrad import Blackbox, Identity
 from discgrad.data import load_retrieval_digits
+from discgrad.data.digits import corrupted_digits, load_retrieval_splits
 from discgrad.experiments import retrieval, runner
 from discgrad.findings import retrieval as retrieval_findings
 from discgrad.losses import recall_loss
+from discgrad.projections import P_std
 from discgrad.results import load_results
 from discgrad.scale import SCALES
 from discgrad.solvers import Ranking
 
-ROOT = Path(__file__).resolve().parent.parent
+CPU = retrieval.CONFIGS["cpu"]
 
 
 def test_recall_loss_counts_negatives_above_each_positive():
@@ -46,35 +48,34 @@ def test_identity_without_projection_sends_gradient_to_positives_only():
     assert (scores.grad[positive == 0] == 0).all()
     # a positive with negatives above it is pushed up: its score's gradient is negative
     assert (scores.grad[positive == 1] <= 0).all() and (scores.grad < 0).any()
-    scores.grad = None
-    recall_loss(Blackbox(Ranking(), lam=5.0)(scores), positive).sum().backward()
-    assert (scores.grad[positive == 0] != 0).any()  # Blackbox also moves negatives
+    for layer in (Identity(Ranking(), projection="std"), Blackbox(Ranking(), lam=5.0)):
+        scores.grad = None
+        recall_loss(layer(scores), positive).sum().backward()
+        assert (scores.grad[positive == 0] != 0).any()  # P_std and Blackbox also move negatives
 
 
-def test_dab_layer_sends_the_bridge_vjp_and_reports_its_imitation(tmp_path):
+def test_dab_layers_rank_exactly_and_send_the_bridge_vjp():
     torch.manual_seed(2)
-    layer = retrieval.make_layer("dab", 10)
-    scores = torch.randn(8, 10, requires_grad=True)
-    positive = (torch.rand(8, 10) < 0.4).float()
-    ranks = layer(scores)
-    assert torch.equal(ranks, Ranking()(scores))  # the exact ranks forward
-    recall_loss(ranks, positive).sum().backward()
-    g = torch.autograd.grad(recall_loss(Identity(Ranking())(scores), positive).sum(), scores)[0]
-    s_ = scores.detach().clone().requires_grad_(True)
-    expected, = torch.autograd.grad(layer.bridge(s_), s_, -g)  # dL/dranks = -dL/dscores for Identity
-    torch.testing.assert_close(scores.grad, expected)
-    assert (scores.grad[positive == 0] != 0).any()  # dense: negatives move too
-    assert all(p.grad is None for p in layer.parameters())
-    layer.bridge_loss.backward()
-    assert all(p.grad is not None for p in layer.parameters())
+    config = retrieval.CONFIGS["smoke"]
+    n = config["per_class"] * retrieval.N_CLASSES - 1
+    for variant in retrieval.METHODS["dab"].variants():
+        layer = retrieval.TASK.layer("dab", variant, config).train()
+        scores = torch.randn(8, n, requires_grad=True)
+        positive = (torch.rand(8, n) < 0.2).float()
+        ranks = layer(scores)
+        assert torch.equal(ranks, Ranking()(scores))  # the exact ranks forward
+        recall_loss(ranks, positive).sum().backward()
+        g = torch.autograd.grad(recall_loss(Identity(Ranking())(scores), positive).sum(), scores)[0]
+        s_ = scores.detach().clone().requires_grad_(True)
+        expected, = torch.autograd.grad(layer.estimator.bridge(s_), s_, -g)  # dL/dranks = -dL/dscores
+        torch.testing.assert_close(scores.grad, expected)
+        assert all(p.grad is None for p in layer.parameters())  # the bridge learns from its own loss
+        layer.extra_loss().backward()
+        assert all(p.grad is not None for p in layer.parameters())
     # the rank correlation of a bridge output: 1 for the ranks themselves, -1 reversed
     r = Ranking()(scores.detach())
     assert float(retrieval.spearman(r, r)) == pytest.approx(1.0)
     assert float(retrieval.spearman(-r, r)) == pytest.approx(-1.0)
-    result = retrieval.run("dab", "smoke", seed=0, max_steps=2)
-    assert {"test_bridge_error", "test_bridge_spearman", "train_bridge_error"} <= set(result["metrics"])
-    # the untrained embedding of a run's seed is the one run() starts from
-    assert retrieval_findings.untrained_recall([result])[2] == 1
 
 
 def test_batch_scores_and_recall_at_k():
@@ -89,12 +90,70 @@ def test_batch_scores_and_recall_at_k():
     assert [r[f"recall@{k}"] for k in (1, 2, 4)] == sorted(r[f"recall@{k}"] for k in (1, 2, 4))
 
 
-def test_data_split_has_disjoint_classes():
-    d = load_retrieval_digits()
-    assert set(d.y_train.tolist()) == set(retrieval.TRAIN_CLASSES)
-    assert set(d.y_test.tolist()) == set(retrieval.TEST_CLASSES)
-    assert len(d.x_train) + len(d.x_test) == 1797
-    assert torch.equal(d.x_test, load_retrieval_digits().x_test)  # fixed corruption
+def test_splits_share_the_classes_and_hold_out_images():
+    train, val, test = retrieval.TASK.data(CPU, "cpu")
+    assert (len(train.y), len(val.y), len(test.y)) == (1197, 300, 300)
+    for split in (train, val, test):
+        assert set(split.y.tolist()) == set(range(10))
+    assert val.y.bincount().tolist() == test.y.bincount().tolist() == [30] * 10
+    # the three splits are disjoint sets of the 1797 corrupted images
+    x, _ = corrupted_digits(CPU["shift"], CPU["pixel_noise"])
+    rows = {tuple(r) for r in torch.as_tensor(x).tolist()}
+    seen = [tuple(r) for s in (train, val, test) for r in s.x.tolist()]
+    assert len(seen) == len(set(seen)) == 1797 and set(seen) == rows
+    # fixed corruption and split; the old split by class is unchanged
+    assert torch.equal(test.x, load_retrieval_splits()[2].x)
+    old = load_retrieval_digits()
+    assert (len(old.x_train), len(old.x_test)) == (901, 896)
+    # the raw pixels of the test split: imperfect, the baseline an embedding should beat
+    pixels = retrieval.pixel_recall(test)
+    assert 0.5 < pixels["recall@1"] < 0.8, pixels
+
+
+def test_class_balanced_batches_use_each_image_once_per_epoch():
+    train = retrieval.TASK.data(CPU, "cpu").train
+    batches = retrieval.TASK.batches(train, CPU, None, "cpu")
+    assert batches.epochs == CPU["epochs"] and batches.per_epoch == 11
+    epoch = list(batches(0))
+    assert len(epoch) == 11 and batches.steps == 11
+    for b in epoch:
+        assert train.y[b].bincount().tolist() == [CPU["per_class"]] * 10
+    used = torch.cat(epoch)
+    assert len(used.unique()) == len(used)
+    short = retrieval.TASK.batches(train, CPU, 13, "cpu")
+    assert short.epochs == 2 and sum(len(list(short(e))) for e in range(short.epochs)) == 13
+
+
+def test_margins_are_in_units_of_the_projected_scores():
+    n = CPU["per_class"] * retrieval.N_CLASSES - 1
+    assert retrieval.TASK.context(CPU) == {"size": n}
+    for alpha in retrieval.ALPHAS:
+        layer = retrieval.TASK.layer("identity_noise", {"alpha": alpha}, CPU)
+        assert layer.estimator.projection_name == "std"
+        assert layer.estimator.noise == pytest.approx(alpha / math.sqrt(n))
+    # P_std's scores of a query are a unit vector: root mean square entry 1/sqrt(n)
+    rms = P_std(torch.randn(5, n)).pow(2).mean(1).sqrt()
+    torch.testing.assert_close(rms, torch.full((5,), 1 / math.sqrt(n)))
+
+
+def test_blackbox_lambda_grid_is_set_from_the_measured_scores_and_gradients():
+    # retrieval's docstring: at initialisation a query's scores spread by about 0.01 and the
+    # recall loss's gradient on a positive's rank has a median of about 0.002, so lambda =
+    # 0.1, 1, 10 shifts a positive's score by about 0.02, 0.2, 2 times the spread
+    data = retrieval.TASK.data(CPU, "cpu")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = retrieval.TASK.model(CPU)
+        index = next(iter(retrieval.TASK.batches(data.train, CPU, None, "cpu")(0)))
+        with torch.no_grad():
+            scores, positive = retrieval.batch_scores(model(data.train.x[index]), data.train.y[index])
+        ranks = Ranking()(scores).requires_grad_()
+        grad, = torch.autograd.grad(recall_loss(ranks, positive).sum(), ranks)
+        spread = float(scores.std(1).median())
+        median = float(grad[positive == 1].abs().median())
+        assert 0.003 < spread < 0.03 and 0.001 < median < 0.004, (seed, spread, median)
+        shifts = [lam * median / spread for lam in retrieval.METHODS["blackbox"].grid["lam"]]
+        assert 0.005 < min(shifts) < 0.05 and 1 < max(shifts) < 5, (seed, shifts)
 
 
 def test_each_scale_has_one_config_with_the_same_keys():
@@ -102,37 +161,80 @@ def test_each_scale_has_one_config_with_the_same_keys():
     assert len({tuple(sorted(c)) for c in retrieval.CONFIGS.values()}) == 1
 
 
+def test_every_method_has_a_grid_of_three_or_more():
+    for name, method in retrieval.METHODS.items():
+        assert len(method.variants()) >= 3, name
+
+
 @pytest.mark.parametrize("scale", SCALES)
-@pytest.mark.parametrize("method", ["identity_none", "identity_norm_margin", "blackbox", "dab"])
+@pytest.mark.parametrize("method", list(retrieval.METHODS))
 def test_every_config_runs_one_step(method, scale, tmp_path):
     # the gpu config is exercised here on the CPU: no GPU run has been made for chapter 9
-    result = retrieval.run(method, scale, seed=0, max_steps=1)
-    assert result["settings"]["steps"] == 1
-    assert all(math.isfinite(v) for v in result["metrics"].values())
+    variant = retrieval.METHODS[method].variants()[-1]
+    result = retrieval.TASK.run(method, scale, seed=0, max_steps=1, variant=variant)
+    assert result["settings"]["steps"] == 1 and result["settings"]["variant"] == variant
+    metrics = result["metrics"]
+    assert all(math.isfinite(v) for v in metrics.values())
+    for prefix in ("val_", "test_", "untrained_val_", "untrained_test_", "test_pixels_"):
+        assert all(0 <= metrics[f"{prefix}recall@{k}"] <= 1 for k in retrieval.KS)
+    if method == "dab":
+        assert {"val_bridge_error", "test_bridge_error", "test_bridge_spearman"} <= set(metrics)
     load_results(runner.record(result, scale, tmp_path))
 
 
 def test_every_method_runs_and_is_reproducible():
-    for method in retrieval.METHODS:
-        a = retrieval.run(method, "smoke", seed=1, max_steps=2)
-        assert all(math.isfinite(v) for v in a["metrics"].values())
-    b = retrieval.run(method, "smoke", seed=1, max_steps=2)
-    assert a["metrics"] == b["metrics"]
+    for method, spec in retrieval.METHODS.items():
+        for variant in spec.variants()[-1:]:
+            a = retrieval.TASK.run(method, "smoke", seed=1, max_steps=2, variant=variant)
+            assert all(math.isfinite(v) for v in a["metrics"].values())
+            assert a["metrics"]["solver_calls_per_step"] == (2.0 if method == "blackbox" else 1.0)
+    assert retrieval.TASK.run(method, "smoke", seed=1, max_steps=2, variant=variant)["metrics"] == a["metrics"]
     with pytest.raises(ValueError, match="unknown method"):
-        retrieval.run("perturbed", "smoke")
+        retrieval.TASK.run("perturbed", "smoke")
 
 
-def test_findings_reject_incomplete_results_and_can_fail():
-    runs = load_results(ROOT / "results" / "cpu" / "retrieval.json")["runs"]
-    # a flipped result flips a finding: the check can fail
-    swapped = json.loads(json.dumps(runs))
-    for run in swapped:
-        if run["method"] == "identity_none":
-            run["metrics"]["recall@1"] = 0.9
-    assert retrieval_findings.findings(swapped)["none_below_every_projection"] is False
-    for run in swapped:
-        if run["method"] == "dab":
-            run["metrics"]["test_bridge_spearman"] = 0.8
-    assert retrieval_findings.findings(swapped)["dab_bridge_fails_to_rank"] is False
+def _synthetic_runs(seeds=range(5)):
+    """Runs of every variant with made-up metrics: Identity + P_std the best, and every
+    trained variant above the untrained network (0.4) and the raw pixels (0.6)."""
+    level = {("identity", None): 0.7, ("identity", "mean"): 0.75, ("identity", "norm"): 0.8,
+             ("identity", "std"): 0.85}
+    runs = []
+    for method, spec in retrieval.METHODS.items():
+        for i, variant in enumerate(spec.variants()):
+            value = level.get((method, variant.get("projection")), 0.75 + 0.01 * i)
+            for seed in seeds:
+                v = value + 0.01 * ((seed * 7 + i) % 3)
+                metrics = {"val_recall@1": v, "test_recall@1": v, "untrained_test_recall@1": 0.4 + 0.01 * seed,
+                           "test_pixels_recall@1": 0.6, "solver_calls_per_step": 2.0 if method == "blackbox" else 1.0,
+                           "test_bridge_error": 0.5, "test_bridge_spearman": 0.8}
+                curve = [0.4 + (v - 0.4) * min(1.0, e / 10) for e in range(1, 31)]
+                runs.append({"method": method, "seed": seed, "settings": {"variant": variant},
+                             "metrics": metrics, "history": {"val_recall@1": curve}})
+    return runs
+
+
+def test_findings_follow_the_runs_and_can_fail():
+    runs = _synthetic_runs()
+    found = retrieval_findings.findings(runs)
+    assert found["chosen"]["identity"] == {"projection": "std"}
+    assert found["n_variants"] == retrieval_findings.FINDINGS["gpu"]["n_variants"]
+    assert found["calls_per_step"] == retrieval_findings.FINDINGS["gpu"]["calls_per_step"]
+    assert found["std_beats_untrained"] is True
+    assert found["trained_beats_untrained"] == found["beats_pixels"] == sorted(retrieval.METHODS)
+    assert found["projection_vs_none"] == {"mean": "better", "norm": "better", "std": "better"}
+    assert found["identity_vs_blackbox"] == "better" and found["still_rising"] == []
+    assert found["means"]["untrained"] == 0.42 and found["means"]["pixels"] == 0.6
+    # a flipped result flips a finding: the checks can fail
+    worse = copy.deepcopy(runs)
+    for run in worse:
+        if run["settings"]["variant"].get("projection") == "std":
+            run["metrics"]["test_recall@1"] = 0.3 + 0.01 * run["seed"] ** 2
+    flipped = retrieval_findings.findings(worse)
+    assert flipped["std_beats_untrained"] is False and flipped["projection_vs_none"]["std"] == "worse"
+    assert "identity" not in flipped["beats_pixels"]
+    rising = copy.deepcopy(runs)
+    for run in rising:
+        run["history"]["val_recall@1"] = [0.01 * e for e in range(30)]
+    assert retrieval_findings.findings(rising)["still_rising"] == sorted(retrieval.METHODS)
     with pytest.raises(ValueError, match="lack the methods"):
-        retrieval_findings.findings([])
+        retrieval_findings.findings([r for r in runs if r["method"] != "dab"])

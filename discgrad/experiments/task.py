@@ -7,6 +7,7 @@ A task subclass defines, d2l- and Lightning-style:
   per method name, each with its grid), ``metric`` and ``higher_is_better`` (the headline
   metric the variants are chosen on and the tables report);
 * :meth:`Task.data`: the train / validation / test :class:`Splits`;
+* optionally :meth:`Task.batches` (the training batches; default: shuffled minibatches);
 * :meth:`Task.model`, :meth:`Task.solver`, :meth:`Task.loss`, :meth:`Task.evaluate`;
 * optionally :meth:`Task.variants` (settings of the task itself, e.g. the subset size k),
   :meth:`Task.context` and :meth:`Task.perturb` (the sampler's noise), and ``families``
@@ -67,6 +68,15 @@ class Task:
     def batch(self, split: Any, index: torch.Tensor) -> Any:
         """The examples ``index`` of ``split``."""
         return split[index]
+
+    def batches(self, split: Any, config: Mapping, max_steps: int | None, device: torch.device,
+                **setting) -> ShuffledBatches:
+        """The training batches of ``split``: called with the epoch, it yields the index
+        tensors of that epoch's steps; ``epochs`` is the number of epochs the budget needs and
+        ``steps`` counts the steps taken (stopping after ``max_steps``). Default: shuffled
+        minibatches of ``config["batch_size"]`` (:class:`~discgrad.experiments.runner.ShuffledBatches`);
+        a task overrides it for batches of another shape (class-balanced ones, say)."""
+        return ShuffledBatches(self.size(split), config["batch_size"], config["epochs"], max_steps, device)
 
     def model(self, config: Mapping, **setting) -> nn.Module:
         raise NotImplementedError
@@ -138,7 +148,7 @@ class Task:
         model = self.model(config, **setting).to(device)
         layer = self.layer(method, variant, config, **setting).to(device)
         optimiser = torch.optim.Adam([*model.parameters(), *layer.parameters()], lr=config["lr"])
-        shuffled = ShuffledBatches(self.size(data.train), config["batch_size"], config["epochs"], max_steps, device)
+        shuffled = self.batches(data.train, config, max_steps, device, **setting)
 
         def step(index):
             optimiser.zero_grad()

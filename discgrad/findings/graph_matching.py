@@ -1,105 +1,129 @@
 """What chapter 8 states about the graph_matching runs: ``FINDINGS`` per scale and
-``findings(runs)``, each claim computed from recorded runs.
+``findings(runs)``, each claim computed from recorded runs under the comparison protocol
+(design section 11).
 
-:mod:`discgrad.experiments.graph_matching` makes the runs and ``results/<scale>/graph_matching.json`` holds
-them; the chapter asserts ``findings(runs) == FINDINGS[scale]``, and
-``tests/test_committed_results.py`` checks it on the committed cpu file.
+Every method's variant is chosen on the validation accuracy
+(:func:`~discgrad.experiments.summary.select_variants`); two methods are compared on the
+chosen variants' test accuracy, paired by seed, with the 95% paired t interval
+(:func:`discgrad.findings.protocol.verdict`): "better" or "worse" when it excludes 0, "on
+par" otherwise. :mod:`discgrad.experiments.graph_matching` makes the runs and
+``results/<scale>/graph_matching.json`` holds them; the chapter asserts ``findings(runs) ==
+FINDINGS[scale]``, and ``tests/test_committed_results.py`` checks the committed cpu file.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from discgrad.experiments.graph_matching import METHODS, NOISE_ALPHAS
-from discgrad.experiments.summary import compare, summarize
+from discgrad.experiments.graph_matching import METHODS
+from discgrad.experiments.summary import Selection, mean_curves, mean_std, select_variants
 
-#: What chapter 8 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_committed_results.py checks the committed file).
-#: At gpu scale (no run recorded yet) only what follows from the loss being linear.
+from . import protocol
+
+#: What chapter 8 states about the runs at each scale (the chapter asserts it, and
+#: tests/test_committed_results.py checks results/cpu/graph_matching.json). At gpu scale
+#: (no run recorded yet) only what follows from the linear loss.
 FINDINGS: dict[str, dict] = {
-    "cpu": {"margin_helps_none": False, "margin_helps_norm": False,
-            "noise_vs_informed_none": "on par", "noise_vs_informed_norm": "on par",
-            "none_vs_blackbox": "worse", "norm_vs_none": "better", "margin_size_irrelevant": True,
-            "perturbed_ten_calls_dab_one": True, "perturbed_best": False, "perturbed_highest_mean": True,
-            "perturbed_better_than_blackbox": True, "perturbed_every_seed_above_0.9": True,
-            "dab_at_chance": True, "dab_worse_than_blackbox": True},
-    "gpu": {"margin_helps_none": False, "margin_helps_norm": False, "margin_size_irrelevant": True,
-            "perturbed_ten_calls_dab_one": True},
+    "cpu": {},
+    "gpu": {"linear_margin_size_irrelevant": True},
 }
 
+#: The paper's comparisons (Sahoo et al. 2023, table 4), as pairs of this module's methods.
+PAPER_PAIRS = {"noise_vs_none": ("identity_noise", "identity"), "informed_vs_none": ("identity_informed", "identity"),
+               "noise_vs_informed": ("identity_noise", "identity_informed"),
+               "identity_vs_blackbox": ("identity", "blackbox"), "noise_vs_blackbox": ("identity_noise", "blackbox")}
+#: Two methods from outside the paper, each against Identity with the noise margin.
+OTHER_PAIRS = {"fenchel_young_vs_noise": ("fenchel_young", "identity_noise"), "dab_vs_noise": ("dab", "identity_noise"),
+               "dab_vs_blackbox": ("dab", "blackbox")}
+#: The original code's linear loss against the main one, method by method.
+LOSS_PAIRS = {"linear_vs_absolute": ("identity_linear", "identity"),
+              "noise_linear_vs_absolute": ("identity_noise_linear", "identity_noise")}
 
-def _same_curves(runs: Sequence[Mapping], a: str, b: str) -> bool:
-    curves = {(r["method"], r["seed"]): r["history"]["test_accuracy"] for r in runs}
-    seeds = {r["seed"] for r in runs}
-    return all(curves[(a, s)] == curves[(b, s)] for s in seeds)
+
+def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
+    """Each method's variant, chosen on the validation accuracy."""
+    return select_variants(runs, "accuracy", higher_is_better=True)
+
+
+def variant_runs(runs: Sequence[Mapping], method: str, **knobs) -> list[Mapping]:
+    """The runs of one method with the given knob values."""
+    return [r for r in runs if r["method"] == method
+            and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
+
+
+def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """``a`` against ``b`` on the test accuracy, paired by seed."""
+    return protocol.verdict(a, b, "test_accuracy", higher_is_better=True)
+
+
+def _mean(runs: Sequence[Mapping], metric: str) -> float:
+    return mean_std([r["metrics"][metric] for r in runs])[0]
+
+
+def collapsed(runs: Sequence[Mapping], drop: float = 0.2) -> bool:
+    """Whether the mean validation accuracy of ``runs`` peaked and then fell by more than ``drop``."""
+    curve = next(iter(mean_curves(runs, "val_accuracy").values()))
+    return max(curve) - curve[-1] > drop
+
+
+def _same_curves(groups: Sequence[Sequence[Mapping]]) -> bool:
+    """Whether every seed's validation curve is identical across the groups of runs."""
+    curves = [{r["seed"]: r["history"]["val_accuracy"] for r in g} for g in groups]
+    return all(c == curves[0] for c in curves[1:])
+
+
+def _all_tied(runs: Sequence[Mapping], method: str) -> bool:
+    """Whether every variant of ``method`` has the same mean validation accuracy (the choice
+    then falls on the first variant and says nothing)."""
+    means = {round(_mean(variant_runs(runs, method, **v), "val_accuracy"), 12) for v in METHODS[method].variants()}
+    return len(means) == 1
 
 
 def findings(runs: Sequence[Mapping]) -> dict:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
+    """The chapter's claims, computed from one results file's runs:
 
-    Comparisons of test accuracy use :func:`discgrad.experiments.summary.compare`
-    (mean ± std over seeds; "better": the intervals do not overlap; "on par": they do):
+    * ``chosen``: the variant each method's validation accuracy chose; ``n_variants``: how
+      many it had; ``at_grid_edge``: the methods whose chosen numeric knob is an end of
+      its grid (unless every variant tied on validation, as the linear loss's margins do); ``still_rising``: the methods whose chosen variant's mean validation
+      curve has not flattened by the end of the budget (their verdicts are not final);
+    * ``trained_beats_untrained``: the methods whose chosen variant's test accuracy beats
+      the untrained network's, paired by seed;
+    * the paper's comparisons (:data:`PAPER_PAIRS`), those of the two methods from outside
+      it (:data:`OTHER_PAIRS`) and of the two losses (:data:`LOSS_PAIRS`): the paired
+      verdict of the first method's chosen variant against the second's;
+    * ``norm_vs_none``: Identity with P_norm against Identity without projection (two fixed
+      variants, not chosen); ``collapsed``: the (method, variant) runs whose mean
+      validation accuracy rose and then fell by more than 0.2 (cost collapse), among
+      Identity without projection and every Blackbox variant;
+    * ``linear_margin_size_irrelevant``: with the linear loss, every seed's validation
+      curve is identical for every noise margin alpha (Identity's gradient ignores the
+      solution, which is all a margin changes);
+    * ``calls_per_step``: the solver calls per step of each method (chosen variant);
+    * ``means``: each method's chosen variant's mean test accuracy, and the untrained
+      network's (``untrained``), rounded to 3 decimals.
 
-    * ``margin_helps_none`` / ``margin_helps_norm``: for Identity without projection / with
-      P_norm, the best margin variant (highest mean) is better than no margin (the paper:
-      yes);
-    * ``noise_vs_informed_none`` / ``noise_vs_informed_norm``: ``compare`` of the best
-      noise-margin variant against the informed margin (the paper: about as good);
-    * ``none_vs_blackbox``: ``compare`` of Identity without projection (no margin) against
-      Blackbox (the paper: on par);
-    * ``norm_vs_none``: ``compare`` of Identity with P_norm against without (no margins);
-    * ``margin_size_irrelevant``: for both projections, every seed's test-accuracy curve
-      is *identical* with the noise margins 0.1 and 0.5, and with the informed margin and
-      no margin: the Hamming loss is linear, so Identity's gradient does not depend on
-      the solver's output, which is all a margin changes.
-
-    The two methods from outside the paper (issue 11):
-
-    * ``perturbed_ten_calls_dab_one``: ``n_samples`` (10) and 1 solver calls per step;
-    * ``perturbed_best``: Perturbed (Fenchel-Young loss) is better than every other method;
-      ``perturbed_highest_mean``: its mean is the highest; ``perturbed_better_than_blackbox``;
-      ``perturbed_every_seed_above_0.9``: each of its runs ends above 0.9;
-    * ``dab_at_chance``: DAB's mean test accuracy is within 0.02 of ``1 / m``, the accuracy
-      of a random matching onto the ``m`` target keypoints (outliers included);
-      ``dab_worse_than_blackbox``: DAB is worse than Blackbox.
+    Raises:
+        ValueError: a method has no run, or a run was not recorded under the protocol.
     """
-    s = summarize(runs, ("test_accuracy",))
-    missing = [m for m in METHODS if (m,) not in s]
+    sel = selections(runs)
+    missing = [m for m in METHODS if m not in sel]
     if missing:
         raise ValueError(f"the runs lack the methods {missing}")
-
-    def acc(m):
-        return s[(m,)]["test_accuracy"]
-
-    def cmp(a, b):
-        return compare(acc(a), acc(b), lower_is_better=False)
-
-    out = {}
-    for p in ("none", "norm"):
-        noises = [f"identity_{p}_noise{a:g}" for a in NOISE_ALPHAS]
-        margins = [*noises, f"identity_{p}_informed"]
-        best = max(margins, key=lambda mm: acc(mm)[0])
-        out[f"margin_helps_{p}"] = cmp(best, f"identity_{p}") == "better"
-        out[f"noise_vs_informed_{p}"] = cmp(max(noises, key=lambda mm: acc(mm)[0]), f"identity_{p}_informed")
-    out["none_vs_blackbox"] = cmp("identity_none", "blackbox")
-    out["norm_vs_none"] = cmp("identity_norm", "identity_none")
-
-    def finals(method, metric):
-        return [r["metrics"][metric] for r in runs if r["method"] == method]
-
-    n_samples = METHODS["perturbed"]["n_samples"]
-    out["perturbed_ten_calls_dab_one"] = (set(finals("perturbed", "solver_calls_per_step")) == {n_samples}
-                                          and set(finals("dab", "solver_calls_per_step")) == {1})
-    out["perturbed_best"] = all(cmp("perturbed", m) == "better" for m in METHODS if m != "perturbed")
-    out["perturbed_highest_mean"] = max(METHODS, key=lambda m: acc(m)[0]) == "perturbed"
-    out["perturbed_better_than_blackbox"] = cmp("perturbed", "blackbox") == "better"
-    out["perturbed_every_seed_above_0.9"] = min(finals("perturbed", "test_accuracy")) > 0.9
-    settings = next(r["settings"] for r in runs if r["method"] == "dab")
-    chance = 1 / (settings["n_points"] + settings["outliers"])
-    out["dab_at_chance"] = abs(acc("dab")[0] - chance) < 0.02
-    out["dab_worse_than_blackbox"] = cmp("dab", "blackbox") == "worse"
-    out["margin_size_irrelevant"] = all(
-        _same_curves(runs, f"identity_{p}", f"identity_{p}_informed")
-        and all(_same_curves(runs, f"identity_{p}_noise{NOISE_ALPHAS[0]:g}", f"identity_{p}_noise{a:g}")
-                for a in NOISE_ALPHAS[1:])
-        for p in ("none", "norm"))
+    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
+                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+                 "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)
+                                        and not _all_tied(runs, m)),
+                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, "accuracy")),
+                 "trained_beats_untrained": sorted(m for m, s in sel.items()
+                                                   if protocol.beats_untrained(s.runs, "accuracy", True))}
+    for name, (a, b) in {**PAPER_PAIRS, **OTHER_PAIRS, **LOSS_PAIRS}.items():
+        out[name] = verdict(sel[a].runs, sel[b].runs)
+    out["norm_vs_none"] = verdict(variant_runs(runs, "identity", projection="norm"),
+                                  variant_runs(runs, "identity", projection=None))
+    candidates = [("identity", {"projection": None})] + [("blackbox", v) for v in METHODS["blackbox"].variants()]
+    out["collapsed"] = [(m, v) for m, v in candidates if collapsed(variant_runs(runs, m, **v))]
+    out["linear_margin_size_irrelevant"] = _same_curves(
+        [variant_runs(runs, "identity_noise_linear", **v) for v in METHODS["identity_noise_linear"].variants()])
+    out["calls_per_step"] = {m: round(_mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(_mean(s.runs, "test_accuracy"), 3) for m, s in sel.items()}
+    out["means"]["untrained"] = round(_mean(runs, "untrained_test_accuracy"), 3)
     return out

@@ -14,12 +14,9 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.l2x import METHODS
-from discgrad.experiments.summary import (Difference, Selection, by_seed, mean_curves, mean_std,
-                                          paired_difference, select_variants)
+from discgrad.experiments.summary import Difference, Selection, mean_std, select_variants
 
-#: A curve has flattened when its last ``FLAT_EPOCHS`` epochs changed it by less than
-#: ``FLAT_SHARE`` of its whole change since the first epoch.
-FLAT_EPOCHS, FLAT_SHARE = 10, 0.1
+from . import protocol
 
 #: What chapter 7 states about the runs at each scale (the chapter asserts it, and
 #: tests/test_committed_results.py checks results/cpu/l2x.json). Filled from the committed
@@ -67,18 +64,12 @@ def variant_runs(runs: Sequence[Mapping], method: str, k: int, **knobs) -> list[
 
 def difference(a: Sequence[Mapping], b: Sequence[Mapping], metric: str = "test_mse") -> Difference:
     """``a`` minus ``b`` on ``metric``, paired by seed (MSE: lower is better; precision: higher)."""
-    return paired_difference(by_seed(a, metric), by_seed(b, metric), higher_is_better=metric.endswith("precision"))
+    return protocol.difference(a, b, metric, higher_is_better=metric.endswith("precision"))
 
 
 def verdict(a: Sequence[Mapping], b: Sequence[Mapping], metric: str = "test_mse") -> str:
     """The :func:`difference`'s verdict for ``a``: "better", "worse" or "on par"."""
     return difference(a, b, metric).verdict
-
-
-def flattened(curve: Sequence[float]) -> bool:
-    """Whether a mean learning curve has flattened (see :data:`FLAT_EPOCHS`)."""
-    total = abs(curve[-1] - curve[0])
-    return abs(curve[-1] - curve[-1 - FLAT_EPOCHS]) <= FLAT_SHARE * total
 
 
 def findings(runs: Sequence[Mapping]) -> dict:
@@ -123,15 +114,12 @@ def findings(runs: Sequence[Mapping]) -> dict:
             raise ValueError(f"the runs lack the (method, k) pairs {[(m, k) for m in missing]}")
         for m, s in sel.items():
             out["chosen"].setdefault(m, {})[k] = s.variant
-            if any(isinstance(v, (int, float)) and v in (min(METHODS[m].grid[n]), max(METHODS[m].grid[n]))
-                   for n, v in s.variant.items()):
+            if protocol.at_grid_edge(METHODS[m], s.variant):
                 out["at_grid_edge"].append((m, k))
             out["n_variants"][m] = s.n_variants
-            trained, untrained = by_seed(s.runs, "test_mse"), by_seed(s.runs, "untrained_test_mse")
-            if paired_difference(trained, untrained, higher_is_better=False).verdict != "better":
+            if not protocol.beats_untrained(s.runs, "mse", higher_is_better=False):
                 out["trained_beats_untrained"] = False
-            curve = next(iter(mean_curves(s.runs, "val_mse").values()))
-            if not flattened(curve):
+            if protocol.still_moving(s.runs, "mse"):
                 out["still_falling"].append((m, k))
         std, none = (variant_runs(runs, "identity", k, projection=p) for p in ("std", None))
         out["projection_vs_none"][k] = verdict(std, none)

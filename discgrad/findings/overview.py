@@ -295,10 +295,6 @@ def html_cost(tasks: Sequence[Task], costs: Mapping[str, Mapping[str, tuple]]) -
     return f"{_TABLE}<thead><tr>{_head('task')}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _identity_margins(prefix: str) -> tuple[str, ...]:
-    return (prefix, f"{prefix}_noise0.1", f"{prefix}_noise0.5", f"{prefix}_informed")
-
-
 def _dab_task(label: str, experiment: str, metric: str, lower_is_better: bool,
               chapter: int, where: Mapping[str, object] | None = None) -> Task:
     """A row of the DAB paper's tasks: the hard layer is a signum, a top-k or a sample."""
@@ -327,12 +323,13 @@ TASKS = (
         "DAB": ("dab",),
     }, where={"k": 10}, chapter=7),
     Task("Keypoint matching", "graph_matching", "test_accuracy", False, {
-        "Identity, best projection": _identity_margins("identity_norm"),
-        "Identity, no projection": _identity_margins("identity_none"),
+        "Identity, best projection": (("identity", {"projection": "norm"}), ("identity", {"projection": "std"}),
+                                      "identity_noise", "identity_informed"),
+        "Identity, no projection": (("identity", {"projection": None}),),
         "Blackbox": ("blackbox",),
-        "Perturbed": ("perturbed",),
+        "Perturbed": ("fenchel_young",),
         "DAB": ("dab",),
-    }, chapter=8),
+    }, where={"loss": "absolute"}, chapter=8),
     Task("Retrieval, digits", "retrieval", "recall@1", False, {
         "Identity, best projection": ("identity_mean", "identity_mean_margin", "identity_norm",
                                       "identity_norm_margin", "identity_std", "identity_std_margin"),

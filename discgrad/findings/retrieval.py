@@ -1,113 +1,120 @@
 """What chapter 9 states about the retrieval runs: ``FINDINGS`` per scale and
-``findings(runs)``, each claim computed from recorded runs.
+``findings(runs)``, each claim computed from recorded runs under the comparison protocol
+(design section 11).
 
-:mod:`discgrad.experiments.retrieval` makes the runs and ``results/<scale>/retrieval.json`` holds
-them; the chapter asserts ``findings(runs) == FINDINGS[scale]``, and
-``tests/test_committed_results.py`` checks it on the committed cpu file.
+Every method's variant is chosen on the validation Recall@1
+(:func:`~discgrad.experiments.summary.select_variants`); two methods are compared on the
+chosen variants' test Recall@1, paired by seed, with the 95% paired t interval
+(:func:`discgrad.findings.protocol.verdict`): "better" or "worse" when it excludes 0, "on
+par" otherwise. :mod:`discgrad.experiments.retrieval` makes the runs and
+``results/<scale>/retrieval.json`` holds them; the chapter asserts ``findings(runs) ==
+FINDINGS[scale]``, and ``tests/test_committed_results.py`` checks the committed cpu file.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import torch
+from discgrad.experiments.retrieval import METHODS
+from discgrad.experiments.summary import Selection, by_seed, mean_std, paired_difference, select_variants
 
-from discgrad.data import load_retrieval_digits
-from discgrad.experiments.retrieval import KS, METHODS, Embedder, recall_at
-from discgrad.experiments.summary import compare, mean_std, summarize
-from discgrad.train import seed_everything
+from . import protocol
 
-#: What chapter 9 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_committed_results.py checks results/cpu/retrieval.json).
-#: At gpu scale (no run recorded yet) the claims of the paper's table 5 that the cpu runs
-#: confirmed (the projections); the comparison with Blackbox is left open there.
+METRIC = "recall@1"
+
+#: What chapter 9 states about the runs at each scale (the chapter asserts it, and
+#: tests/test_committed_results.py checks results/cpu/retrieval.json). At gpu scale (no run
+#: recorded yet) only what follows by construction: the grids' sizes and the solver calls
+#: of each family.
 FINDINGS: dict[str, dict] = {
-    "cpu": {"none_below_every_projection": True, "best_identity_vs_blackbox": "better",
-            "margin_never_helps": True, "none_gradient_only_on_positives": True,
-            "blackbox_gradient_on_negatives": True,
-            "dab_bridge_fails_to_rank": True, "dab_vs_best_identity": "worse", "dab_vs_blackbox": "better",
-            "dab_vs_untrained": "on par", "dab_recall_falls_after_epoch_1": True, "dab_gradient_dense": True},
-    "gpu": {"none_below_every_projection": True, "none_gradient_only_on_positives": True},
+    "cpu": {},
+    "gpu": {"n_variants": {"identity": 4, "identity_noise": 3, "blackbox": 3, "dab": 4},
+            "calls_per_step": {"identity": 1.0, "identity_noise": 1.0, "blackbox": 2.0, "dab": 1.0}},
 }
 
-PROJECTED = [f"identity_{p}{m}" for p in ("mean", "norm", "std") for m in ("", "_margin")]
+#: The paper's comparisons (Sahoo et al. 2023, table 5), as pairs of this module's methods'
+#: chosen variants: the noise margin (on P_std) against Identity's chosen projection, and
+#: Identity against Blackbox.
+PAPER_PAIRS = {"noise_vs_identity": ("identity_noise", "identity"), "identity_vs_blackbox": ("identity", "blackbox"),
+               "noise_vs_blackbox": ("identity_noise", "blackbox")}
+#: DAB, from outside the paper, against each of the paper's two estimators.
+OTHER_PAIRS = {"dab_vs_identity": ("dab", "identity"), "dab_vs_blackbox": ("dab", "blackbox")}
+
+
+def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
+    """Each method's variant, chosen on the validation Recall@1."""
+    return select_variants(runs, METRIC, higher_is_better=True)
+
+
+def variant_runs(runs: Sequence[Mapping], method: str, **knobs) -> list[Mapping]:
+    """The runs of one method with the given knob values."""
+    return [r for r in runs if r["method"] == method
+            and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
+
+
+def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """``a`` against ``b`` on the test Recall@1, paired by seed."""
+    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=True)
+
+
+def against(runs: Sequence[Mapping], baseline: str) -> str:
+    """``runs``' test Recall@1 against a baseline recorded in the same runs, paired by seed:
+    ``"untrained"`` (``untrained_test_recall@1``, the same seeds' networks before training) or
+    ``"pixels"`` (``test_pixels_recall@1``, the raw pixels, one value for all seeds)."""
+    names = {"untrained": f"untrained_test_{METRIC}", "pixels": f"test_pixels_{METRIC}"}
+    return paired_difference(by_seed(runs, f"test_{METRIC}"), by_seed(runs, names[baseline]),
+                             higher_is_better=True).verdict
+
+
+def _mean(runs: Sequence[Mapping], metric: str) -> float:
+    return mean_std([r["metrics"][metric] for r in runs])[0]
 
 
 def findings(runs: Sequence[Mapping]) -> dict:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
+    """The chapter's claims, computed from one results file's runs:
 
-    Comparisons of Recall@1 use :func:`discgrad.experiments.summary.compare` (mean ± std over
-    seeds; "better" means the intervals do not overlap, "on par" that they do):
+    * ``chosen``: the variant each method's validation Recall@1 chose; ``n_variants``: how
+      many it had; ``at_grid_edge``: the methods whose chosen numeric knob is an end of its
+      grid; ``still_rising``: the methods whose chosen variant's mean validation curve has not
+      flattened by the end of the budget (their verdicts are not final);
+    * ``trained_beats_untrained``: the methods whose chosen variant's test Recall@1 beats the
+      untrained network's, paired by seed; ``std_beats_untrained``: the same for Identity with
+      P_std (a fixed variant, not chosen); ``beats_pixels``: the methods whose chosen variant
+      beats the raw pixels' test Recall@1 (paired t on the differences to that one value);
+    * ``projection_vs_none``: Identity with each projection against Identity without
+      projection (fixed variants, not chosen), ``{projection: verdict}`` (table 5's rows);
+    * the paper's comparisons (:data:`PAPER_PAIRS`) and DAB's (:data:`OTHER_PAIRS`): the
+      paired verdict of the first method's chosen variant against the second's;
+    * ``dab_bridge``: the chosen DAB variant's mean test imitation error (relative to the best
+      constant; 1 is no better) and rank correlation with the true ranks, rounded to 2;
+    * ``calls_per_step``: the solver calls per step of each method (chosen variant);
+    * ``means``: each method's chosen variant's mean test Recall@1, the untrained network's
+      (``untrained``) and the raw pixels' (``pixels``), rounded to 3 decimals.
 
-    * ``none_below_every_projection``: Identity without projection is worse than Identity
-      with each of P_mean, P_norm, P_std, with and without margin (table 5's pattern);
-    * ``best_identity_vs_blackbox``: ``compare`` of the best Identity variant (highest mean
-      Recall@1) against Blackbox: ``"better"``, ``"on par"`` or ``"worse"`` (the paper:
-      worse, 60.2 vs 62.6);
-    * ``margin_never_helps``: for no projection is the noise-margin variant better than
-      the one without;
-    * ``none_gradient_only_on_positives``: with Identity without projection no gradient
-      reaches a negative item's score (``train_grad_negative_share`` is 0 in every run);
-    * ``blackbox_gradient_on_negatives``: Blackbox sends at least a fifth of its gradient
-      mass to negative items (mean over seeds);
-    * DAB: ``dab_bridge_fails_to_rank``: the bridge's final test imitation error is above
-      0.9 (no better than predicting the mean rank, 1) and its rank correlation with the
-      true ranks below 0.1 in absolute value (means over seeds); ``dab_vs_best_identity``,
-      ``dab_vs_blackbox``, ``dab_vs_untrained``: ``compare`` of DAB's Recall@1 with the best
-      Identity variant's, Blackbox's, and that of the same seeds' embeddings before any
-      training (:func:`untrained_recall`); ``dab_recall_falls_after_epoch_1``: in every run
-      DAB's final Recall@1 is below its Recall@1 after the first epoch;
-      ``dab_gradient_dense``: every score gets a gradient (mean density above 0.99) and more
-      than half of its mass is on negative items.
+    Raises:
+        ValueError: a method has no run, or a run was not recorded under the protocol.
     """
-    s = summarize(runs, (*(f"recall@{k}" for k in KS), "train_grad_negative_share", "train_grad_density",
-                         "test_bridge_error", "test_bridge_spearman"))
-    missing = [m for m in METHODS if (m,) not in s]
+    sel = selections(runs)
+    missing = [m for m in METHODS if m not in sel]
     if missing:
         raise ValueError(f"the runs lack the methods {missing}")
-
-    def r1(m):
-        return s[(m,)]["recall@1"]
-
-    def cmp(a, b):
-        return compare(r1(a), r1(b), lower_is_better=False)
-
-    identities = [m for m in METHODS if m.startswith("identity")]
-    dab_runs = [r for r in runs if r["method"] == "dab"]
-    best = max(identities, key=lambda m: r1(m)[0])
-    return {
-        "none_below_every_projection": all(cmp("identity_none", m) == "worse" for m in PROJECTED),
-        "best_identity_vs_blackbox": cmp(best, "blackbox"),
-        "margin_never_helps": all(cmp(f"identity_{p}_margin", f"identity_{p}") != "better"
-                                  for p in ("none", "mean", "norm", "std")),
-        "none_gradient_only_on_positives": all(r["metrics"]["train_grad_negative_share"] == 0
-                                               for r in runs if r["method"] == "identity_none"),
-        "blackbox_gradient_on_negatives": s[("blackbox",)]["train_grad_negative_share"][0] >= 0.2,
-        "dab_bridge_fails_to_rank": s[("dab",)]["test_bridge_error"][0] > 0.9
-        and abs(s[("dab",)]["test_bridge_spearman"][0]) < 0.1,
-        "dab_vs_best_identity": cmp("dab", best),
-        "dab_vs_blackbox": cmp("dab", "blackbox"),
-        "dab_vs_untrained": compare(r1("dab"), untrained_recall(dab_runs), lower_is_better=False),
-        "dab_recall_falls_after_epoch_1": all(r["history"]["recall@1"][-1] < r["history"]["recall@1"][0]
-                                              for r in dab_runs),
-        "dab_gradient_dense": s[("dab",)]["train_grad_density"][0] > 0.99
-        and s[("dab",)]["train_grad_negative_share"][0] > 0.5,
-    }
-
-
-def untrained_recall(runs: Sequence[Mapping], k: int = 1) -> tuple[float, float, int]:
-    """Recall@k of the embeddings of ``runs``' seeds and settings *before* any training.
-
-    :func:`discgrad.experiments.retrieval.run` seeds the generators, then builds the
-    :class:`~discgrad.experiments.retrieval.Embedder`; this builds the same initial network
-    per run and evaluates it on the test classes. Returns ``(mean, std, n)`` over the runs,
-    the form :func:`~discgrad.experiments.summary.compare` takes.
-    """
-    values = []
-    for r in runs:
-        c = r["settings"]
-        data = load_retrieval_digits(c["shift"], c["pixel_noise"])
-        seed_everything(r["seed"])
-        model = Embedder(c["hidden"], c["embed_dim"])
-        with torch.no_grad():
-            values.append(recall_at(model(data.x_test), data.y_test, ks=(k,))[f"recall@{k}"])
-    return (*mean_std(values), len(values))
+    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
+                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+                 "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
+                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, METRIC)),
+                 "trained_beats_untrained": sorted(m for m, s in sel.items()
+                                                   if protocol.beats_untrained(s.runs, METRIC, True)),
+                 "std_beats_untrained": against(variant_runs(runs, "identity", projection="std"),
+                                                "untrained") == "better",
+                 "beats_pixels": sorted(m for m, s in sel.items() if against(s.runs, "pixels") == "better")}
+    none = variant_runs(runs, "identity", projection=None)
+    out["projection_vs_none"] = {p: verdict(variant_runs(runs, "identity", projection=p), none)
+                                 for p in ("mean", "norm", "std")}
+    for name, (a, b) in {**PAPER_PAIRS, **OTHER_PAIRS}.items():
+        out[name] = verdict(sel[a].runs, sel[b].runs)
+    dab = sel["dab"].runs
+    out["dab_bridge"] = (round(_mean(dab, "test_bridge_error"), 2), round(_mean(dab, "test_bridge_spearman"), 2))
+    out["calls_per_step"] = {m: round(_mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(_mean(s.runs, f"test_{METRIC}"), 3) for m, s in sel.items()}
+    out["means"]["untrained"] = round(_mean(runs, f"untrained_test_{METRIC}"), 3)
+    out["means"]["pixels"] = round(_mean(runs, f"test_pixels_{METRIC}"), 3)
+    return out
