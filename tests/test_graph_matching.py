@@ -10,6 +10,7 @@ import torch
 from discgrad.data import make_keypoint_pairs
 from discgrad.experiments import graph_matching as gm
 from discgrad.experiments import runner
+from discgrad.findings import graph_matching as gm_findings
 from discgrad.estimators import Identity, InformedMargin
 from discgrad.losses import absolute_loss, hamming_loss
 from discgrad.models import MessagePassing, knn_graph
@@ -176,3 +177,14 @@ def test_fenchel_young_trains_with_its_own_loss_and_dab_with_its_bridge():
     x = costs.clone().requires_grad_()
     rows(x)[:, 0].sum().backward()
     assert x.grad[:, 1:].abs().max() == 0 and x.grad[:, 0].abs().sum() > 0
+
+
+def test_findings_reject_incomplete_results_and_can_fail():
+    runs = load_results(ROOT / "results" / "cpu" / "graph_matching.json")["runs"]
+    with pytest.raises(ValueError, match="lack the methods"):
+        gm_findings.findings([r for r in runs if r["method"] != "dab"])
+    changed = json.loads(json.dumps(runs))  # one margin's curve moves: the claim breaks
+    for run in changed:
+        if run["method"] == "identity_noise_linear" and run["settings"]["variant"]["alpha"] == 3.0:
+            run["history"]["val_accuracy"][-1] += 0.01
+    assert gm_findings.findings(changed)["linear_margin_size_irrelevant"] is False

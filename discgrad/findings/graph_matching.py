@@ -23,7 +23,68 @@ from . import protocol
 #: tests/test_committed_results.py checks results/cpu/graph_matching.json). At gpu scale
 #: (no run recorded yet) only what follows from the linear loss.
 FINDINGS: dict[str, dict] = {
-    "cpu": {},
+    "cpu": {"chosen": {"identity": {"projection": "std"},
+                    "identity_noise": {"alpha": 3.0},
+                    "identity_informed": {"alpha": 1.0},
+                    "blackbox": {"lam": 0.16},
+                    "fenchel_young": {"sigma": 0.3},
+                    "dab": {"bridge": "groupwise", "width": 32},
+                    "identity_linear": {"projection": "std"},
+                    "identity_noise_linear": {"alpha": 0.1}},
+         "n_variants": {"identity": 3,
+                        "identity_noise": 5,
+                        "identity_informed": 4,
+                        "blackbox": 5,
+                        "fenchel_young": 3,
+                        "dab": 6,
+                        "identity_linear": 3,
+                        "identity_noise_linear": 4},
+         "at_grid_edge": ["blackbox"],
+         "still_rising": [],
+         "trained_beats_untrained": ["blackbox",
+                                     "dab",
+                                     "fenchel_young",
+                                     "identity",
+                                     "identity_informed",
+                                     "identity_linear",
+                                     "identity_noise",
+                                     "identity_noise_linear"],
+         "noise_vs_none": "better",
+         "informed_vs_none": "better",
+         "noise_vs_informed": "better",
+         "identity_vs_blackbox": "on par",
+         "noise_vs_blackbox": "better",
+         "fenchel_young_vs_noise": "worse",
+         "dab_vs_noise": "on par",
+         "dab_vs_blackbox": "on par",
+         "linear_vs_absolute": "better",
+         "noise_linear_vs_absolute": "on par",
+         "norm_vs_none": "better",
+         "collapsed": [("identity", {"projection": None}),
+                       ("blackbox", {"lam": 0.8}),
+                       ("blackbox", {"lam": 4.0}),
+                       ("blackbox", {"lam": 20.0}),
+                       ("blackbox", {"lam": 80.0})],
+         "linear_margin_size_irrelevant": True,
+         "dab_groupwise_vs_dense": "better",
+         "dab_bridge_error": 0.84,
+         "calls_per_step": {"identity": 1.0,
+                            "identity_noise": 1.0,
+                            "identity_informed": 1.0,
+                            "blackbox": 2.0,
+                            "fenchel_young": 10.0,
+                            "dab": 1.0,
+                            "identity_linear": 1.0,
+                            "identity_noise_linear": 1.0},
+         "means": {"identity": 0.919,
+                   "identity_noise": 0.961,
+                   "identity_informed": 0.957,
+                   "blackbox": 0.917,
+                   "fenchel_young": 0.954,
+                   "dab": 0.79,
+                   "identity_linear": 0.959,
+                   "identity_noise_linear": 0.96,
+                   "untrained": 0.283}},
     "gpu": {"linear_margin_size_irrelevant": True},
 }
 
@@ -97,6 +158,9 @@ def findings(runs: Sequence[Mapping]) -> dict:
     * ``linear_margin_size_irrelevant``: with the linear loss, every seed's validation
       curve is identical for every noise margin alpha (Identity's gradient ignores the
       solution, which is all a margin changes);
+    * ``dab_groupwise_vs_dense``: DAB with the row-shared bridge against the dense one, both
+      of width 32 (fixed variants); ``dab_bridge_error``: the chosen DAB variant's mean test
+      imitation error (:func:`~discgrad.bridges.imitation_error`), rounded to 2 decimals;
     * ``calls_per_step``: the solver calls per step of each method (chosen variant);
     * ``means``: each method's chosen variant's mean test accuracy, and the untrained
       network's (``untrained``), rounded to 3 decimals.
@@ -123,6 +187,9 @@ def findings(runs: Sequence[Mapping]) -> dict:
     out["collapsed"] = [(m, v) for m, v in candidates if collapsed(variant_runs(runs, m, **v))]
     out["linear_margin_size_irrelevant"] = _same_curves(
         [variant_runs(runs, "identity_noise_linear", **v) for v in METHODS["identity_noise_linear"].variants()])
+    out["dab_groupwise_vs_dense"] = verdict(variant_runs(runs, "dab", bridge="groupwise", width=32),
+                                            variant_runs(runs, "dab", bridge="dense", width=32))
+    out["dab_bridge_error"] = round(_mean(sel["dab"].runs, "test_bridge_error"), 2)
     out["calls_per_step"] = {m: round(_mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
     out["means"] = {m: round(_mean(s.runs, "test_accuracy"), 3) for m, s in sel.items()}
     out["means"]["untrained"] = round(_mean(runs, "untrained_test_accuracy"), 3)
