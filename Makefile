@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book test clean
+.PHONY: book test test-wheel clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ book: $(STAMP)
 
 # Unit tests, doctests, every notebook at the smoke scale (nbval), and a book build without execution.
 test: $(STAMP)
-	DISCGRAD_SCALE=smoke $(PY) -m pytest
+	DISCGRAD_SCALE=smoke $(PY) -m pytest -m "not wheel"
+
+# Builds the wheel, installs it in a fresh venv without the checkout, and runs every notebook
+# from it at the smoke scale in a folder outside the repository, as on Colab (a few minutes).
+test-wheel: $(STAMP)
+	DISCGRAD_SCALE=smoke $(PY) -m pytest -m wheel tests/test_wheel.py
 
 clean:
 	rm -rf _build

@@ -5,7 +5,7 @@
 What is timed (the median over ``--repeats`` rounds after one warm-up call of the
 ``--clock``: the process's CPU time on a shared machine, the wall time on a quiet one, with
 the median wall time beside it; each round calls every contender of a solver once in turn,
-so that load changes hit them alike; ratios are of ``seconds``: see ``benchmarks/_timing.py``):
+so that load changes hit them alike; ratios are of ``seconds``: see ``discgrad.timing.race``):
 
 * per solver, ``solve``: the solver called on the costs, nothing else; and for each
   estimator (training mode), the costs as a fresh leaf tensor, the layer's forward and
@@ -32,14 +32,17 @@ import time
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import ROOT, add_common_arguments, race, write_record  # noqa: E402
+try:
+    import discgrad  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from discgrad.estimators import DAB, IMLE, Blackbox, Identity, Perturbed  # noqa: E402
+from discgrad.findings.bench_estimators import SAMPLES  # noqa: E402
+from discgrad.results import results_root  # noqa: E402
 from discgrad.solvers import (Assignment, Ranking, TopK, clamped_shortest_path,  # noqa: E402
                               symmetric_tsp)
-
-SAMPLES = (1, 10, 100)
+from discgrad.timing import add_common_arguments, race, write_record  # noqa: E402
 
 
 def cases() -> dict:
@@ -123,69 +126,13 @@ def bench(repeats: int, solvers: dict | None = None, clock: str = "cpu") -> dict
     return results
 
 
-#: The issue's targets (ratios of forward+backward to the forward solve alone).
-IDENTITY_MAX_OVERHEAD = 0.05
-ABOUT = 2.5  # "about x": within a factor 2.5 of x, either way (fixed before any run)
-
-
-#: What chapter 16 states about the committed ``results/bench/estimators.json`` (the chapter
-#: asserts ``findings(file) == FINDINGS``; tests/test_benchmarks.py checks it).
-FINDINGS = {
-    "identity_under_5_percent": ["ShortestPath", "TSP"],
-    "blackbox_about_2x": ["Assignment", "Ranking", "ShortestPath", "TSP", "TopK"],
-    "imle_about_2x": ["Assignment", "Ranking", "ShortestPath", "TSP", "TopK"],
-    "perturbed_about_n": ["Assignment", "Ranking", "ShortestPath", "TSP", "TopK"],
-    "dab_under_blackbox": ["ShortestPath", "TSP"],
-    "identity_overhead_under_0.5_ms": True,
-    "calls_as_documented": True,
-}
-
-
-def findings(record: dict) -> dict:
-    """The chapter's claims about ``results/bench/estimators.json``.
-
-    Lists name the solvers (sorted) for which a claim holds:
-
-    * ``identity_under_5_percent``: Identity's forward and backward take less than 1.05
-      times the forward solve alone (the issue's target);
-    * ``blackbox_about_2x`` / ``imle_about_2x``: the ratio lies within a factor 2.5 of 2;
-    * ``perturbed_about_n``: for n = 10 and n = 100 the ratio lies within a factor 2.5 of n;
-    * ``dab_under_blackbox``: DAB (one solver call and a small network) costs less than
-      Blackbox (two solver calls).
-
-    And two statements over all solvers: ``identity_overhead_under_0.5_ms``: Identity adds
-    less than 0.5 ms to the solve (a fixed cost of autograd and one elementwise
-    operation, not a share of the solve); ``calls_as_documented``: the solver-call
-    counters per pass are 1 (Identity, DAB), 2 (Blackbox, IMLE) and n (Perturbed).
-    """
-    res = record["results"]
-
-    def about(x, target):
-        return target / ABOUT <= x <= target * ABOUT
-
-    def holds(claim):
-        return sorted(s for s, v in res.items() if claim(v["ratio_to_solve"]))
-
-    calls_ok = all(v["solver_calls_per_pass"]["Identity"] == 1 and v["solver_calls_per_pass"]["DAB"] == 1
-                   and v["solver_calls_per_pass"]["Blackbox"] == 2 and v["solver_calls_per_pass"]["IMLE"] == 2
-                   and all(v["solver_calls_per_pass"][f"Perturbed(n={n})"] == n for n in SAMPLES)
-                   for v in res.values())
-    return {
-        "identity_under_5_percent": holds(lambda r: r["Identity"] < 1 + IDENTITY_MAX_OVERHEAD),
-        "blackbox_about_2x": holds(lambda r: about(r["Blackbox"], 2)),
-        "imle_about_2x": holds(lambda r: about(r["IMLE"], 2)),
-        "perturbed_about_n": holds(lambda r: all(about(r[f"Perturbed(n={n})"], n) for n in (10, 100))),
-        "dab_under_blackbox": holds(lambda r: r["DAB"] < r["Blackbox"]),
-        "identity_overhead_under_0.5_ms": all(v["seconds"]["Identity"] - v["seconds"]["solve"] < 5e-4
-                                              for v in res.values()),
-        "calls_as_documented": calls_ok,
-    }
+# What chapter 16 states about the file: discgrad.findings.bench_estimators.
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds per measurement (median)")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "estimators.json"))
+    parser.add_argument("--out", default=str(results_root() / "bench" / "estimators.json"))
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     if args.threads:

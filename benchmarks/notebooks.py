@@ -25,13 +25,15 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import ROOT, bench_provenance, command_line  # noqa: E402
+try:
+    import discgrad  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from discgrad.results import read_json, write_json  # noqa: E402
+from discgrad.results import read_json, results_root, write_json  # noqa: E402
+from discgrad.timing import bench_provenance, command_line  # noqa: E402
 
-#: The issue's targets for the whole book, in seconds.
-TARGETS_S = {"smoke": 10 * 60, "cpu": 45 * 60}
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: _toc.yml and the notebooks
 
 
 def toc_notebooks(root: Path = ROOT) -> list[str]:
@@ -103,24 +105,7 @@ def merge(path: Path, new: list[dict]) -> list[dict]:
     return [e for e in old if (e["notebook"], e["scale"]) not in keys] + new
 
 
-def totals(record: dict, names: list[str] | None = None) -> dict:
-    """Per scale: the summed seconds, whether every toc notebook has an entry, and the target.
-
-    Example:
-        >>> r = {"entries": [{"notebook": "a", "scale": "smoke", "seconds": 5.0}]}
-        >>> totals(r, ["a", "b"])["smoke"]
-        {'seconds': 5.0, 'notebooks': 1, 'complete': False, 'target_s': 600, 'under_target': None}
-    """
-    names = toc_notebooks() if names is None else names
-    out = {}
-    for scale in sorted({e["scale"] for e in record["entries"]}):
-        mine = {e["notebook"]: e["seconds"] for e in record["entries"] if e["scale"] == scale and e["notebook"] in names}
-        complete = set(mine) == set(names)
-        total = sum(mine.values())
-        target = TARGETS_S.get(scale)
-        out[scale] = {"seconds": total, "notebooks": len(mine), "complete": complete, "target_s": target,
-                      "under_target": (total < target) if complete and target else None}
-    return out
+# The chapters' totals and targets: discgrad.findings.bench_notebooks.
 
 
 def main(argv=None) -> dict:
@@ -129,7 +114,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--only", nargs="+", default=None, help="notebook stems (default: all in _toc.yml)")
     parser.add_argument("--from-cache", default=None, help="a jupyter-cache folder of a book build")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "notebooks.json"))
+    parser.add_argument("--out", default=str(results_root() / "bench" / "notebooks.json"))
     args = parser.parse_args(argv)
     names = toc_notebooks()
     if args.only:

@@ -6,7 +6,7 @@
 What is timed (the median over ``--repeats`` rounds after one warm-up call of the
 ``--clock``: the process's CPU time on a shared machine, the wall time on a quiet one, with
 the median wall time beside it; each round calls every contender once in turn, so that load
-changes hit them alike; speed-ups are ratios of ``seconds``: see ``benchmarks/_timing.py``):
+changes hit them alike; speed-ups are ratios of ``seconds``: see ``discgrad.timing.race``):
 
 * ``ShortestPath`` on B = 1, 32, 256, 1024 random maps (costs ``U(0, 1) + 0.1``, float64) of
   12x12 ... 30x30,
@@ -49,11 +49,15 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import ROOT, add_common_arguments, growth_exponent, race, write_record  # noqa: E402
+try:
+    import discgrad  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from discgrad.results import results_root  # noqa: E402
 from discgrad.solvers import TSP, Assignment, Ranking, ShortestPath, TopK  # noqa: E402
 from discgrad.solvers.shortest_path import NEIGHBOURS  # noqa: E402
+from discgrad.timing import add_common_arguments, growth_exponent, race, write_record  # noqa: E402
 
 
 # ------------------------------------------------------------------ shortest-path baselines
@@ -260,47 +264,13 @@ def bench_assignment(repeats: int, batch: int = 256, ns=(10, 20, 40, 80), clock:
     return rows
 
 
-#: What chapter 16 states about the committed ``results/bench/solvers.json``: ``findings`` of
-#: the file must equal this (the chapter asserts it; tests/test_benchmarks.py checks it).
-#: Measured on 2 shared cores with one thread and the CPU clock; rerun on a quiet machine,
-#: update this and the chapter's prose together.
-FINDINGS = {"same_path_cost": True, "b256_12x12_20x_python": True, "b256_not_slower_than_scipy": True,
-            "b1_slower_than_scipy": True, "b1024_30x30_100x_python": False, "batched_tsp_faster": True}
-
-
-def findings(record: dict) -> dict:
-    """The chapter's claims about ``results/bench/solvers.json``, one bool each.
-
-    * ``same_path_cost``: the three shortest-path methods agree on every map;
-    * ``b256_12x12_20x_python``: at B = 256 on 12x12 maps ``ShortestPath`` is at least 20x
-      faster than the per-instance Python Dijkstra (the issue's target);
-    * ``b256_not_slower_than_scipy``: at B = 256 it is no slower than scipy's block-diagonal
-      Dijkstra at every size (the issue's target);
-    * ``b1_slower_than_scipy``: on a single map it is slower than scipy at every size (the
-      fixed cost of its tensor operations is not amortised over a batch);
-    * ``b1024_30x30_100x_python``: at B = 1024 on 30x30 maps it is at least 100x faster than
-      the Python Dijkstra (the issue's GPU target, checked here on the CPU);
-    * ``batched_tsp_faster``: batched Held-Karp beats the per-instance loop at every n.
-    """
-    res = record["results"]
-    rows = {(r["batch"], r["grid"]): r for r in res["shortest_path"]}
-    b256 = [r for (b, _), r in rows.items() if b == 256]
-    b1 = [r for (b, _), r in rows.items() if b == 1]
-    big = rows.get((1024, 30))
-    return {
-        "same_path_cost": all(r["same_path_cost"] for r in rows.values()),
-        "b256_12x12_20x_python": rows[(256, 12)]["speedup_vs_python_dijkstra"] >= 20,
-        "b256_not_slower_than_scipy": all(r["speedup_vs_scipy_dijkstra"] >= 1 for r in b256),
-        "b1_slower_than_scipy": bool(b1) and all(r["speedup_vs_scipy_dijkstra"] < 1 for r in b1),
-        "b1024_30x30_100x_python": big is not None and big["speedup_vs_python_dijkstra"] >= 100,
-        "batched_tsp_faster": all(r["speedup"] > 1 for r in res["tsp"]),
-    }
+# What chapter 16 states about the file: discgrad.findings.bench_solvers.
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds per measurement (median)")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "solvers.json"))
+    parser.add_argument("--out", default=str(results_root() / "bench" / "solvers.json"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[12, 18, 24, 30], help="grid sizes")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 256, 1024],
                         help="maps per ShortestPath batch")

@@ -26,16 +26,17 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import ROOT, write_record  # noqa: E402
+try:
+    import discgrad  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from discgrad.experiments import globe_tsp, warcraft  # noqa: E402
+from discgrad.results import results_root  # noqa: E402
 from discgrad.scale import pick  # noqa: E402
+from discgrad.timing import write_record  # noqa: E402
 
 EXPERIMENTS = {"warcraft": warcraft, "globe_tsp": globe_tsp}
-
-#: Sahoo et al. (2023), table 8: training time in minutes for TSP(10), Identity vs Blackbox.
-PAPER_TSP10_MINUTES = {"identity": 53.1, "blackbox": 84.6}
 
 
 def reference_methods(module) -> tuple[str, str]:
@@ -82,38 +83,14 @@ def bench(scale: str, rounds: int) -> dict:
     return out
 
 
-#: What chapter 16 states about the committed ``results/bench/training.json`` (the chapter
-#: asserts ``findings(file) == FINDINGS``; tests/test_benchmarks.py checks it).
-FINDINGS = {"identity_one_call_blackbox_two": True, "identity_cheaper": True, "ratio_nearer_one_than_paper": True}
-
-
-def findings(record: dict) -> dict:
-    """The chapter's claims about ``results/bench/training.json``, one bool each.
-
-    * ``identity_one_call_blackbox_two``: the counters report 1 and 2 solver calls per step;
-    * ``identity_cheaper``: in both experiments the epoch of plain Identity took less time
-      than plain Blackbox's;
-    * ``ratio_nearer_one_than_paper``: in both experiments Identity's time over Blackbox's is
-      above the paper's TSP(10) ratio 53.1 / 84.6 (the network, not the solver, dominates a
-      step at our scale, so a second solver call costs relatively less).
-    """
-    paper = PAPER_TSP10_MINUTES["identity"] / PAPER_TSP10_MINUTES["blackbox"]
-    res = record["results"]
-    return {
-        "identity_one_call_blackbox_two": all(
-            r["solver_calls_per_step"][r["identity_method"]] == 1 and r["solver_calls_per_step"][r["blackbox_method"]] == 2
-            for r in res.values()),
-        "identity_cheaper": all(r["ratio_to_blackbox"][r["identity_method"]] < 1 for r in res.values()),
-        "ratio_nearer_one_than_paper": all(r["ratio_to_blackbox"][r["identity_method"]] > paper
-                                           for r in res.values()),
-    }
+# What chapter 16 states about the file: discgrad.findings.bench_training.
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="epochs per method (median), interleaved")
     parser.add_argument("--scale", default="cpu", choices=["smoke", "cpu", "gpu"], help="the experiments' config")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "training.json"))
+    parser.add_argument("--out", default=str(results_root() / "bench" / "training.json"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the experiments' runner uses 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

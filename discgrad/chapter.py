@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .results import read_json, results_root
+from .results import read_json, recorded_root
 from .scale import SCALES, device_name, get_device, get_scale
 
 __all__ = ["describe", "chapter_cost", "DISPLAY_NAMES", "display_name"]
@@ -27,7 +27,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "identity_noise_linear": "Identity + noise margin, linear loss",
     "blackbox": "Blackbox",
     "perturbed": "Perturbed (Fenchel-Young)",
-    "fenchel_young": "Perturbed (Fenchel-Young)",
+    "fenchel_young": "Fenchel-Young (perturbed)",
     "imle": "I-MLE",
     "gumbel_st": "Gumbel straight-through",
     "score_function": "Score function",
@@ -90,7 +90,8 @@ def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
 
     Args:
         notebook: the chapter's file stem, e.g. ``"06_discrete_vae"``.
-        root: the results root (default: ``discgrad.results.results_root()``).
+        root: the results root (default: ``discgrad.results.recorded_root()``, the recorded
+            results of the checkout or of the installed package).
 
     Example:
         >>> import json, tempfile, pathlib
@@ -104,9 +105,10 @@ def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
         >>> chapter_cost("07_other", root)
         'no recorded run time for 07_other in results/bench/notebooks.json'
     """
-    path = Path(root or results_root()) / "bench" / "notebooks.json"
+    path = Path(root or recorded_root()) / "bench" / "notebooks.json"
     if not path.exists():
-        return "no recorded run times here (results/bench/notebooks.json comes with the book's repository)"
+        return ("no recorded run times here (results/bench/notebooks.json comes with the book's "
+                "repository and its package)")
     entries = [e for e in read_json(path).get("entries", []) if e.get("notebook", "").endswith("/" + notebook)]
     by_scale = {e["scale"]: e for e in entries}
     parts = [f"{_duration(by_scale[s]['seconds'])} at {s} scale" for s in SCALES if s in by_scale]

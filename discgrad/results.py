@@ -14,6 +14,17 @@ and each run records what was run and how::
                     "numpy_version": ..., "scipy_version": ..., "discgrad_version": ...,
                     "git_dirty": false, "git_diff_sha256": null, ...}}
 
+Two roots, one for each direction:
+
+* :func:`results_root` / :func:`results_path`: where runs are **written** (``record_run``,
+  the experiments' command line, the benchmark scripts): ``DISCGRAD_RESULTS``, else the
+  checkout's ``results/``, else ``./results``; never into an installed package.
+* :func:`recorded_root` / :func:`recorded_path`: where the book's **recorded** results are
+  **read** (the chapters, :mod:`discgrad.findings`): ``DISCGRAD_RESULTS``, else the
+  checkout's ``results/``, else the copy that ships inside the installed package
+  (``discgrad/_recorded``, made by ``setup.py`` from ``results/cpu``, ``results/gpu`` and
+  ``results/bench`` when the wheel is built), else ``./results``.
+
 ``git_commit`` is the bare commit; a run recorded from a checkout with uncommitted changes
 says so in ``git_dirty`` and stores the SHA-256 of ``git diff HEAD`` in ``git_diff_sha256``
 (:func:`working_tree`, :func:`check_clean_tree`). Benchmarks write
@@ -44,14 +55,40 @@ from .scale import SCALES, device_name, get_device, get_scale
 PROVENANCE_FIELDS = ("command", "scale", "device", "torch_version", "git_commit", "date", "wall_time_s")
 RUN_FIELDS = ("experiment", "method", "settings", "seed", "metrics", "history", "provenance")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: the recorded results inside an installed package (absent in a checkout: setup.py's build_py copies them)
+RECORDED_PACKAGE_DIR = Path(__file__).resolve().parent / "_recorded"
 
 
 def results_root() -> Path:
-    """The ``results/`` folder: ``DISCGRAD_RESULTS`` if set, else the book's, else ``./results``."""
+    """Where runs are WRITTEN: ``DISCGRAD_RESULTS`` if set, else the book's ``results/``, else ``./results``.
+
+    The book's ``results/`` is the checkout's (the folder beside ``_config.yml``). An
+    installed package is never written into: there a user's own runs go to ``./results``.
+    To read the book's recorded results use :func:`recorded_root`.
+    """
     if os.environ.get("DISCGRAD_RESULTS"):
         return Path(os.environ["DISCGRAD_RESULTS"])
     if (_PACKAGE_ROOT / "_config.yml").exists():
         return _PACKAGE_ROOT / "results"
+    return Path.cwd() / "results"
+
+
+def recorded_root() -> Path:
+    """Where the book's recorded results are READ: the root the chapters and findings use.
+
+    ``DISCGRAD_RESULTS`` if set; else the checkout's ``results/`` (as :func:`results_root`
+    finds it); else the copy inside the installed package, ``discgrad/_recorded`` (the
+    wheel's package data: ``results/cpu``, ``results/gpu`` and ``results/bench``), when
+    present; else ``./results``. Runs are written under :func:`results_root`, never here.
+
+    Example:
+        >>> (recorded_root() / "cpu").name
+        'cpu'
+    """
+    if os.environ.get("DISCGRAD_RESULTS") or (_PACKAGE_ROOT / "_config.yml").exists():
+        return results_root()
+    if RECORDED_PACKAGE_DIR.is_dir():
+        return RECORDED_PACKAGE_DIR
     return Path.cwd() / "results"
 
 
@@ -191,8 +228,18 @@ def _is_number(value: Any) -> bool:
 
 
 def results_path(experiment: str, scale: str | None = None, root: Path | str | None = None) -> Path:
-    """``<root>/<scale>/<experiment>.json``."""
+    """``<root>/<scale>/<experiment>.json``, where a run is WRITTEN (default root: :func:`results_root`)."""
     return Path(root or results_root()) / (scale or get_scale()) / f"{experiment}.json"
+
+
+def recorded_path(experiment: str, scale: str | None = None) -> Path:
+    """``<recorded_root()>/<scale>/<experiment>.json``: the book's recorded file, to READ.
+
+    Example:
+        >>> recorded_path("warcraft", "cpu").relative_to(recorded_root()).as_posix()
+        'cpu/warcraft.json'
+    """
+    return recorded_root() / (scale or get_scale()) / f"{experiment}.json"
 
 
 def record_run(experiment: str, method: str, settings: Mapping, seed: int, metrics: Mapping,

@@ -1,5 +1,10 @@
-"""The benchmark scripts: their parts on tiny inputs, and the claims on the committed files."""
+"""The benchmark scripts: their parts on tiny inputs, and the claims on the committed files.
+
+The scripts in ``benchmarks/`` are command-line programs; what they share (``discgrad.timing``)
+and what chapter 16 states about their files (``discgrad.findings.bench_*``) is in the package.
+"""
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,13 +14,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import _timing  # noqa: E402
 import estimators  # noqa: E402
 import notebooks  # noqa: E402
 import solvers  # noqa: E402
 import training  # noqa: E402
 
+from discgrad import timing  # noqa: E402
 from discgrad.experiments import warcraft  # noqa: E402
+from discgrad.findings import bench_estimators, bench_notebooks, bench_solvers, bench_training  # noqa: E402
 from discgrad.results import load_benchmark  # noqa: E402
 from discgrad.solvers import TopK  # noqa: E402
 
@@ -23,19 +29,19 @@ BENCH = ROOT / "results" / "bench"
 
 
 def test_race_times_every_contender_and_returns_its_output():
-    for clock in _timing.CLOCKS:
-        medians, mins, outputs, wall = _timing.race({"a": lambda: 1, "b": lambda: sum(range(1000))}, 3, clock)
+    for clock in timing.CLOCKS:
+        medians, mins, outputs, wall = timing.race({"a": lambda: 1, "b": lambda: sum(range(1000))}, 3, clock)
         assert outputs == {"a": 1, "b": 499500}
         assert all(0 <= mins[k] <= medians[k] for k in medians) and set(wall) == {"a", "b"}
     with pytest.raises(ValueError):
-        _timing.race({"a": lambda: 1}, repeats=0)
+        timing.race({"a": lambda: 1}, repeats=0)
     with pytest.raises(ValueError):
-        _timing.race({"a": lambda: 1}, repeats=1, clock="gpu")
+        timing.race({"a": lambda: 1}, repeats=1, clock="gpu")
 
 
 def test_growth_exponent_recovers_a_power_law():
-    assert _timing.growth_exponent([1, 2, 4, 8], [3 * x ** 1.5 for x in (1, 2, 4, 8)]) == pytest.approx(1.5)
-    assert _timing.growth_exponent([1, 2, 4, 8], [3 * x for x in (1, 2, 4, 8)]) != pytest.approx(1.5)
+    assert timing.growth_exponent([1, 2, 4, 8], [3 * x ** 1.5 for x in (1, 2, 4, 8)]) == pytest.approx(1.5)
+    assert timing.growth_exponent([1, 2, 4, 8], [3 * x for x in (1, 2, 4, 8)]) != pytest.approx(1.5)
 
 
 def test_shortest_path_section_scales_the_dijkstra_subset():
@@ -78,19 +84,38 @@ def test_notebook_bookkeeping(tmp_path):
                                            {"notebook": "a", "scale": "cpu", "seconds": 9.0}]}))
     merged = notebooks.merge(out, [{"notebook": "a", "scale": "smoke", "seconds": 2.0}])
     assert sorted((e["scale"], e["seconds"]) for e in merged) == [("cpu", 9.0), ("smoke", 2.0)]
-    t = notebooks.totals({"entries": merged}, ["a"])
+    t = bench_notebooks.totals({"entries": merged}, ["a"])
     assert t["smoke"]["complete"] and t["smoke"]["under_target"] and t["cpu"]["seconds"] == 9.0
     assert notebooks.from_cache(tmp_path / "empty_cache", names[:1]) == {}
 
 
-@pytest.mark.parametrize("module", [solvers, estimators, training], ids=lambda m: m.__name__)
+def test_the_package_lists_the_chapters_of_the_toc():
+    assert list(bench_notebooks.NOTEBOOKS) == notebooks.toc_notebooks(), (
+        "discgrad.findings.bench_notebooks.NOTEBOOKS must list the notebooks of _toc.yml, in order")
+
+
+@pytest.mark.parametrize("module", [bench_solvers, bench_estimators, bench_training],
+                         ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_committed_benchmark_matches_the_chapter(module):
-    record = load_benchmark(BENCH / f"{module.__name__}.json")
+    name = module.__name__.rsplit(".bench_", 1)[-1]
+    record = load_benchmark(BENCH / f"{name}.json")
     assert module.findings(record) == module.FINDINGS
+
+
+def test_the_scripts_name_themselves_in_the_command_they_record():
+    assert timing.command_line(str(ROOT / "benchmarks" / "solvers.py"), ["--repeats", "3"]) == (
+        "python benchmarks/solvers.py --repeats 3")
+
+
+@pytest.mark.parametrize("script", ["estimators", "notebooks", "solvers", "training"])
+def test_the_scripts_run_from_the_command_line(script):
+    out = subprocess.run([sys.executable, f"benchmarks/{script}.py", "--help"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "usage:" in out.stdout, out.stderr
 
 
 def test_committed_notebook_times_have_provenance():
     record = load_benchmark(BENCH / "notebooks.json")
-    names = set(notebooks.toc_notebooks())
+    names = set(bench_notebooks.NOTEBOOKS)
     assert record["entries"] and all(e["scale"] in ("smoke", "cpu", "gpu") and e["seconds"] > 0
                                      and e["notebook"] in names for e in record["entries"])

@@ -224,3 +224,28 @@ def test_read_json_is_public_and_names_the_file(tmp_path):
     bad.write_text("{")
     with pytest.raises(ValueError, match="bad.json: not valid JSON"):
         results.read_json(bad)
+
+
+def test_runs_are_written_and_recorded_results_read_from_the_right_root(tmp_path, monkeypatch):
+    checkout, site, work = tmp_path / "checkout", tmp_path / "site-packages", tmp_path / "work"
+    for folder in (checkout, site / "discgrad" / "_recorded", work):
+        folder.mkdir(parents=True)
+    (checkout / "_config.yml").write_text("title: x\n")
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("DISCGRAD_RESULTS", raising=False)
+    # a checkout: both are its results/
+    monkeypatch.setattr(results, "_PACKAGE_ROOT", checkout)
+    assert results.results_root() == results.recorded_root() == checkout / "results"
+    # an installed package: read its copy, write into the working folder, never into site-packages
+    monkeypatch.setattr(results, "_PACKAGE_ROOT", site)
+    monkeypatch.setattr(results, "RECORDED_PACKAGE_DIR", site / "discgrad" / "_recorded")
+    assert results.recorded_root() == site / "discgrad" / "_recorded"
+    assert results.recorded_path("warcraft", "cpu") == site / "discgrad" / "_recorded" / "cpu" / "warcraft.json"
+    assert results.results_root() == work / "results"
+    assert results_path("warcraft", "cpu") == work / "results" / "cpu" / "warcraft.json"
+    # installed without the copy: the working folder's results/
+    monkeypatch.setattr(results, "RECORDED_PACKAGE_DIR", site / "absent")
+    assert results.recorded_root() == work / "results"
+    # DISCGRAD_RESULTS wins for both
+    monkeypatch.setenv("DISCGRAD_RESULTS", str(tmp_path / "mine"))
+    assert results.results_root() == results.recorded_root() == tmp_path / "mine"

@@ -28,7 +28,7 @@ once on validation where the best point lay at an edge:
   in 0.1, 0.3, 1, 3 and 10, in units of the projected costs' root mean square entry (``1 / sqrt(nm)`` for P_norm's
   unit vector; :func:`~discgrad.experiments.methods.margin_in_cost_units`);
 * ``identity_informed``: P_norm and the informed margin of Rolinek et al. (2020)
-  (:class:`~discgrad.estimators.InformedMargin`), ``alpha`` in 0.1, 0.3, 1 and 3, the same
+  (:class:`~discgrad.InformedMargin`), ``alpha`` in 0.1, 0.3, 1 and 3, the same
   units;
 * ``blackbox``: lambda. The loss gradient on a wrong entry is ``1 / nm`` (1/80 at cpu
   scale), so lambda = 0.8, 4, 20, 80 shifts such a cost by 0.01, 0.05, 0.25, 1; the paper's

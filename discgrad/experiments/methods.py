@@ -42,7 +42,7 @@ class Method:
         noisy_input: add the task's sampling noise to the costs before the estimator in
             training (a perturb-and-MAP sampler); eval mode never adds noise.
         setting: task settings this method runs under in place of the task's own (see
-            :meth:`~discgrad.experiments.task.Task.variants`), e.g. ``{"loss": "linear"}`` for
+            ``Task.variants``), e.g. ``{"loss": "linear"}`` for
             a row that trains on another loss (chapter 8).
 
     Example:

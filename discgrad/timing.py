@@ -1,14 +1,15 @@
-"""What the benchmark scripts share: one timing loop, the growth exponent, and provenance.
+"""Timing code fairly, and recording it: what the benchmark scripts and chapter 16 share.
 
-Every script in ``benchmarks/`` times its contenders with :func:`race` (median of rounds
-that call every contender once in turn, so that a change of load on a shared machine hits
-them alike) and writes ``results/bench/<name>.json`` with the block of
-:func:`bench_provenance` (the fields of :func:`discgrad.results.provenance`, scale
-``"bench"``, plus threads, cores and the load average before and after the run).
+Every script in the repository's ``benchmarks/`` times its contenders with :func:`race`
+(median of rounds that call every contender once in turn, so that a change of load on a
+shared machine hits them alike) and writes ``results/bench/<name>.json`` with
+:func:`write_record`, whose block is :func:`bench_provenance` (the fields of
+:func:`discgrad.results.provenance`, scale ``"bench"``, plus threads, cores and the load
+average before and after the run). What chapter 16 states about those files lives in
+``discgrad.findings.bench_<name>``. Book: chapter 16, "Performance".
 """
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import sys
@@ -20,16 +21,17 @@ import numpy as np
 import scipy
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-try:
-    import discgrad  # noqa: F401
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(ROOT))
+from discgrad.results import provenance, write_json
 
-from discgrad.results import provenance, write_json  # noqa: E402
+__all__ = ["CLOCKS", "CLOCK_DOC", "race", "growth_exponent", "add_common_arguments", "command_line",
+           "bench_provenance", "write_record"]
 
-
+#: The clocks :func:`race` can read.
 CLOCKS = ("cpu", "wall")
+
+#: What each clock measures, as a benchmark file states it.
+CLOCK_DOC = {"cpu": "process CPU time (time.process_time), median over the rounds",
+             "wall": "wall time (time.perf_counter), median over the rounds"}
 
 
 def race(fns: Mapping[str, Callable[[], object]], repeats: int, clock: str = "cpu") -> tuple[dict, dict, dict, dict]:
@@ -72,25 +74,6 @@ def race(fns: Mapping[str, Callable[[], object]], repeats: int, clock: str = "cp
             outputs, {name: statistics.median(t) for name, t in wall.items()})
 
 
-CLOCK_DOC = {"cpu": "process CPU time (time.process_time), median over the rounds",
-             "wall": "wall time (time.perf_counter), median over the rounds"}
-
-
-def clock_time(clock: str) -> Callable[[], float]:
-    """The timer of ``clock``: :func:`time.process_time` or :func:`time.perf_counter`."""
-    if clock not in CLOCKS:
-        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
-    return time.process_time if clock == "cpu" else time.perf_counter
-
-
-def add_common_arguments(parser) -> None:
-    """``--threads`` and ``--clock``, the same in every script."""
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    parser.add_argument("--clock", choices=CLOCKS, default="cpu",
-                        help="cpu: process CPU time, for a shared machine, with --threads 1; "
-                             "wall: wall time, for a quiet machine")
-
-
 def growth_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
     """The slope ``p`` of the least-squares line through ``(log size, log seconds)``.
 
@@ -106,10 +89,27 @@ def growth_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def add_common_arguments(parser) -> None:
+    """``--threads`` and ``--clock``, the same in every benchmark script."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    parser.add_argument("--clock", choices=CLOCKS, default="cpu",
+                        help="cpu: process CPU time, for a shared machine, with --threads 1; "
+                             "wall: wall time, for a quiet machine")
+
+
 def command_line(script: str, argv: Sequence[str] | None) -> str:
-    """``python benchmarks/<script> <args>``: the command that reproduces a file."""
+    """``python benchmarks/<script> <args>``: the command that reproduces a file.
+
+    ``script`` is the path of a script in the repository's ``benchmarks/`` folder; it is
+    named relative to the repository (the folder above).
+
+    Example:
+        >>> command_line("/repo/benchmarks/solvers.py", ["--repeats", "3"])
+        'python benchmarks/solvers.py --repeats 3'
+    """
     args = list(argv) if argv is not None else sys.argv[1:]
-    return " ".join(["python", os.path.relpath(script, ROOT), *args])
+    path = Path(script)
+    return " ".join(["python", f"{path.parent.name}/{path.name}", *args])
 
 
 def bench_provenance(wall_time_s: float, command: str, load_before: Sequence[float], clock: str = "cpu",
@@ -135,15 +135,10 @@ def bench_provenance(wall_time_s: float, command: str, load_before: Sequence[flo
 
 def write_record(name: str, doc: str, results: dict, wall_time_s: float, script: str,
                  argv: Sequence[str] | None, load_before: Sequence[float], clock: str, out, **extra) -> dict:
-    """Write ``results/bench/<name>.json``: the results, what is timed (the script's
-    docstring after its usage paragraph) and the provenance block; return the record."""
+    """Write ``results/bench/<name>.json`` (at ``out``): the results, what is timed (the
+    script's docstring after its usage paragraph) and the provenance block; return the record."""
     record = {"benchmark": name, "what_is_timed": doc.split("\n\n", 2)[2].strip(), "results": results,
               "provenance": bench_provenance(wall_time_s, command_line(script, argv), load_before, clock, **extra)}
     write_json(out, record)
     print(f"wrote {out} ({wall_time_s:.0f} s)")
     return record
-
-
-def ratio(a: float, b: float) -> float:
-    """``a / b``, or ``nan`` when ``b`` is 0."""
-    return a / b if b else math.nan
