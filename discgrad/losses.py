@@ -12,7 +12,29 @@ import math
 
 import torch
 
+from discgrad.solvers.base import ArgumentTypeError, check_finite, check_tensor
+
 __all__ = ["hamming_loss"]
+
+
+def _pair(y_pred, y_true, pred: str = "y_pred", true: str = "y_true", ndim: int | None = None,
+          rule: str = "(B, *shape)") -> None:
+    """Check a prediction and its target: dense tensors with values, the same shape
+    ``(B, *shape)`` (``ndim`` dimensions if given), none empty, the prediction floating,
+    both finite. Raises ``ValueError`` (``TypeError`` for a wrong type) naming the argument."""
+    check_tensor(y_pred, pred)
+    check_tensor(y_true, true)
+    if y_pred.shape != y_true.shape or (ndim is not None and y_pred.dim() != ndim):
+        raise ValueError(f"{pred} and {true} must both be of the same shape {rule}, "
+                         f"got {tuple(y_pred.shape)} and {tuple(y_true.shape)}")
+    if y_pred.dim() < 2:
+        raise ValueError(f"{pred} must be a batch of shape (B, *shape), got {tuple(y_pred.shape)}")
+    if not y_pred.is_floating_point():
+        raise ArgumentTypeError(f"{pred} must be a floating-point tensor, got dtype {y_pred.dtype}")
+    if y_true.is_complex():
+        raise ArgumentTypeError(f"{true} must be real, got dtype {y_true.dtype}")
+    check_finite(y_pred, pred)
+    check_finite(y_true, true)
 
 
 def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
@@ -35,12 +57,7 @@ def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         >>> hamming_loss(torch.tensor([[1.0, 0.0, 1.0, 0.0]]), torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
         tensor(0.5000)
     """
-    if y_pred.shape != y_true.shape:
-        raise ValueError(
-            f"y_pred and y_true must have the same shape, got {tuple(y_pred.shape)} and {tuple(y_true.shape)}"
-        )
-    if y_pred.dim() < 2:
-        raise ValueError(f"expected a batch of shape (B, *shape), got {tuple(y_pred.shape)}")
+    _pair(y_pred, y_true)
     y_true = y_true.to(y_pred.dtype)
     per_entry = y_pred * (1 - y_true) + (1 - y_pred) * y_true
     return per_entry.flatten(1).mean(dim=1).mean()
@@ -74,12 +91,7 @@ def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         >>> loss.backward(); loss, y.grad
         (tensor(0.5000, grad_fn=<MeanBackward0>), tensor([[ 0.0000, -0.2500,  0.2500,  0.0000]]))
     """
-    if y_pred.shape != y_true.shape:
-        raise ValueError(
-            f"y_pred and y_true must have the same shape, got {tuple(y_pred.shape)} and {tuple(y_true.shape)}"
-        )
-    if y_pred.dim() < 2:
-        raise ValueError(f"expected a batch of shape (B, *shape), got {tuple(y_pred.shape)}")
+    _pair(y_pred, y_true)
     return (y_pred - y_true.to(y_pred.dtype)).abs().flatten(1).mean(dim=1).mean()
 
 
@@ -108,10 +120,7 @@ def bernoulli_reconstruction(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
         >>> bernoulli_reconstruction(torch.zeros(2, 3), torch.ones(2, 3))  # 3 log 2 each
         tensor([2.0794, 2.0794])
     """
-    if logits.shape != x.shape:
-        raise ValueError(f"logits and x must have the same shape, got {tuple(logits.shape)} and {tuple(x.shape)}")
-    if logits.dim() < 2:
-        raise ValueError(f"expected a batch of shape (B, *shape), got {tuple(logits.shape)}")
+    _pair(logits, x, "logits", "x")
     per_entry = torch.nn.functional.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
     return per_entry.flatten(1).sum(dim=1)
 
@@ -139,8 +148,12 @@ def kl_softmax_uniform(logits: torch.Tensor) -> torch.Tensor:
         >>> kl_softmax_uniform(torch.tensor([[0.0, 1e4]]))  # one-hot q: KL = log N
         tensor([0.6931])
     """
+    check_tensor(logits, "logits")
     if logits.dim() < 2:
-        raise ValueError(f"expected shape (B, ..., N), got {tuple(logits.shape)}")
+        raise ValueError(f"logits must have shape (B, ..., N), got {tuple(logits.shape)}")
+    if not logits.is_floating_point():
+        raise ArgumentTypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
+    check_finite(logits, "logits")
     log_q = torch.log_softmax(logits, dim=-1)
     n = logits.shape[-1]
     per_group = (log_q.exp() * (log_q + math.log(n))).sum(dim=-1)  # (B, ...)
@@ -184,9 +197,7 @@ def recall_loss(ranks: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
         >>> recall_loss(r, torch.tensor([[0.0, 0.0, 1.0, 0.0]]))  # two negatives above: log(1 + log 3)
         tensor([0.7413])
     """
-    if ranks.shape != positive.shape or ranks.dim() != 2:
-        raise ValueError(f"ranks and positive must both be (Q, n), got {tuple(ranks.shape)} and "
-                         f"{tuple(positive.shape)}")
+    _pair(ranks, positive, "ranks", "positive", ndim=2, rule="(Q, n)")
     positive = positive.to(ranks.dtype)
     with torch.no_grad():  # r+(p): the positives ranked at or above p
         r_plus = ((ranks[:, None, :] <= ranks[:, :, None]) * positive[:, None, :]).sum(-1)

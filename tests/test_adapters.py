@@ -40,5 +40,10 @@ def test_symmetric_tsp_accepts_asymmetric_costs_and_keeps_the_optimum():
 def test_adapters_work_inside_an_estimator():
     w = torch.rand(2, 4, 4, requires_grad=True)
     layer = Identity(clamped_shortest_path(), projection="mean")  # P_mean makes costs negative
-    layer(w).sum().backward()
-    assert w.grad is not None
+    y = layer(w)
+    centred = w.detach() - w.detach().mean((1, 2), keepdim=True)
+    assert torch.equal(y, ShortestPath()(centred.clamp_min(0)))
+    g = torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(1))
+    (y * g).sum().backward()
+    # a min solver: -g, through P_mean's Jacobian
+    torch.testing.assert_close(w.grad, -(g - g.mean((1, 2), keepdim=True)))

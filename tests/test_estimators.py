@@ -388,22 +388,31 @@ def test_gumbel_softmax_hard_samples_follow_softmax_and_eval_is_noiseless():
 
 
 # ---------------------------------------------------------------- ScoreFunction
-@pytest.mark.parametrize("baseline", ["none", "loo"])
-def test_score_function_is_unbiased_for_categorical(baseline):
+@pytest.mark.parametrize("baseline, n", [("none", 1), ("loo", 2), ("loo", 5)])
+def test_score_function_is_unbiased_for_categorical(baseline, n):
+    """Few samples per row, many rows: a baseline that uses f_s itself is biased by a factor
+    (1 - 1/S) (0.5 at S = 2), far outside the standard error; the leave-one-out one is not."""
     theta = torch.tensor([0.2, -0.3, 0.5], dtype=torch.float64)
-    c = torch.tensor([1.0, 3.0, -2.0], dtype=torch.float64)
+    c = torch.tensor([6.0, 8.0, 3.0], dtype=torch.float64)   # all > 0: a baseline matters
     p = torch.softmax(theta, -1)
     truth = p * c - p * (p * c).sum()                 # d/dtheta E[<c, z>]
-    replicates, n = 40, 500
+    replicates = 20000
     sf = ScoreFunction(n_samples=n, baseline=baseline, generator=torch.Generator().manual_seed(0))
     logits = theta.expand(replicates, -1).clone().requires_grad_()
     z = sf(logits)
-    loss = sf.surrogate(logits, z, (z * c).sum(-1))
-    torch.testing.assert_close(loss.detach(), (z * c).sum(-1).mean())
+    f = (z * c).sum(-1)
+    loss = sf.surrogate(logits, z, f)
+    torch.testing.assert_close(loss.detach(), f.mean())
     loss.backward()
     rows = logits.grad * replicates                   # undo the mean over the batch
     est, se = rows.mean(0), rows.std(0) / math.sqrt(replicates)
     assert within(est, truth, se) and not within(-est, truth, se)
+    # the by-hand estimate with the documented baseline is what the layer returned
+    b = {"none": 0.0, "loo": (f.sum(0, keepdim=True) - f) / max(n - 1, 1)}[baseline]
+    torch.testing.assert_close(rows, ((f - b)[..., None] * (z - p)).mean(0))
+    if n > 1:  # the test has power: the mean of all samples, f_s included, is rejected
+        biased = ((f - f.mean(0, keepdim=True))[..., None] * (z - p)).mean(0).mean(0)
+        assert not within(biased, truth, se)
     assert sf.solver_calls == n
 
 
@@ -413,13 +422,20 @@ def test_score_function_bernoulli_and_mean_baseline_and_pathwise_gradient():
     sf = ScoreFunction(n_samples=4000, baseline="mean", distribution="bernoulli",
                        generator=torch.Generator().manual_seed(1))
     logits = theta[None].clone().requires_grad_()
+    means = []
     for _ in range(2):  # the second call uses the moving-average baseline
         logits.grad, a.grad = None, None
         z = sf(logits)
         f = a * z.sum(-1)                                            # (S, 1)
+        baseline = 0.0 if sf.running_loss is None else sf.running_loss
         sf.surrogate(logits, z, f).backward()
-    assert sf.running_loss is not None
+        means.append(f.mean().item())
+    # 0 at the first call, then the moving average of the batch means, momentum 0.9
+    assert sf.running_loss == pytest.approx(0.9 * means[0] + 0.1 * means[1])
+    assert baseline == pytest.approx(means[0])
     q = torch.sigmoid(theta)
+    by_hand = ((f.detach() - baseline)[..., None] * (z - q)).mean(0)  # d log p / d logits = z - q
+    torch.testing.assert_close(logits.grad, by_hand)
     truth = a.detach() * q * (1 - q)                                   # d/dtheta E[a * sum z]
     assert torch.allclose(logits.grad[0], truth, atol=0.05)
     torch.testing.assert_close(a.grad, z.sum(-1).mean())              # the pathwise part
@@ -619,3 +635,114 @@ def test_follows_cuda_device_with_cpu_generator():
     assert GumbelSoftmax(hard=True, generator=gen)(w).device == w.device
     assert ScoreFunction(2, generator=gen)(w).device == w.device
     assert FenchelYoungLoss(TOP2, 0.5, 2, generator=gen)(w, TOP2(w)).device == w.device
+
+
+# ---------------------------------------------------------------- gradcheck of the smooth relaxations
+from torch.autograd import gradcheck, gradgradcheck  # noqa: E402
+
+from discgrad.estimators import RELAX  # noqa: E402
+from discgrad.estimators.gumbel_softmax import top_k_hot  # noqa: E402
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 1.0, 5.0])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_gumbel_softmax_gradcheck_and_gradgradcheck(tau, k):
+    g = torch.Generator().manual_seed(int(10 * tau) + k)
+    logits = torch.randn(2, 5, dtype=torch.float64, generator=g).requires_grad_()
+    noise = torch.randn(2, 5, dtype=torch.float64, generator=g)   # fixed noise: a smooth map
+    layer = GumbelSoftmax(tau=tau, k=k)
+    assert gradcheck(lambda x: layer(x, noise=noise), (logits,))
+    assert gradgradcheck(lambda x: layer(x, noise=noise), (logits,))
+    # hard=True: the exact k-hot forward, the soft relaxation's gradient
+    hard = GumbelSoftmax(tau=tau, k=k, hard=True)
+    y = hard(logits, noise=noise)
+    assert torch.equal(y, top_k_hot(logits.detach() + noise, k))
+    (grad,) = torch.autograd.grad((y * noise).sum(), logits)
+    (expected,) = torch.autograd.grad((layer(logits, noise=noise) * noise).sum(), logits)
+    torch.testing.assert_close(grad, expected)
+
+
+def test_relaxed_top_k_by_hand_and_its_limits():
+    s = torch.tensor([[1.0, 0.0, -1.0]], dtype=torch.float64)
+    tau = 0.5
+    a1 = torch.softmax(s / tau, -1)
+    a2 = torch.softmax((s + torch.log(1 - a1)) / tau, -1)   # Xie and Ermon 2019: remove a1 softly
+    torch.testing.assert_close(relaxed_top_k(s, 2, tau), a1 + a2)
+    assert torch.allclose(relaxed_top_k(s, 2, 1e-3), torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64))
+    assert torch.allclose(relaxed_top_k(s, 2, 1e3), torch.full((1, 3), 2 / 3, dtype=torch.float64), atol=1e-3)
+
+
+@pytest.mark.parametrize("solver", [ARGMAX, ARGMIN], ids=lambda s: s.name)
+@pytest.mark.parametrize("tau", [0.3, 2.0])
+def test_straight_through_surrogate_gradcheck(solver, tau):
+    w = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    layer = StraightThrough(solver, tau=tau)
+    assert gradcheck(layer.surrogate, (w,)) and gradgradcheck(layer.surrogate, (w,))
+    torch.testing.assert_close(layer.surrogate(w), torch.softmax(sign(solver) * w / tau, -1))
+
+
+def test_relax_conditional_sample_is_smooth_in_p():
+    g = torch.Generator().manual_seed(2)
+    v = torch.rand(4, 6, dtype=torch.float64, generator=g)
+    b = (torch.rand(4, 6, dtype=torch.float64, generator=g) > 0.5).double()
+    p = (0.1 + 0.8 * torch.rand(4, 6, dtype=torch.float64, generator=g)).requires_grad_()
+    assert gradcheck(lambda q: RELAX.conditional_u(v, b, q), (p,))
+    assert gradgradcheck(lambda q: RELAX.conditional_u(v, b, q), (p,))
+    u = RELAX.conditional_u(v, b, p.detach())
+    # u~ lands on the side of 1 - p that gives b: b = 1 exactly when u > 1 - p
+    assert torch.equal(u > 1 - p.detach(), b > 0.5)
+
+
+def gumbel_argmax_mean(w, sigma):
+    """Closed form of E[argmax(w + sigma G)] for Gumbel G: softmax(w / sigma)."""
+    return torch.softmax(w / sigma, -1)
+
+
+def normal_two_items_mean(w, sigma):
+    """Closed form of E[argmax(w + sigma Z)] for two items and normal Z: (Phi(d), Phi(-d))."""
+    d = (w[..., 0] - w[..., 1]) / (sigma * math.sqrt(2))
+    p0 = 0.5 * (1 + torch.erf(d / math.sqrt(2)))
+    return torch.stack([p0, 1 - p0], -1)
+
+
+@pytest.mark.parametrize("noise, w, closed_form", [
+    ("gumbel", [0.0, 0.5, 1.0, -0.5], gumbel_argmax_mean),
+    ("normal", [0.3, -0.2], normal_two_items_mean),
+], ids=["gumbel", "normal"])
+def test_perturbed_jacobian_matches_the_closed_form(noise, w, closed_form):
+    """Perturbed's whole Monte-Carlo Jacobian against the autograd Jacobian of the closed-form
+    expectation (gradchecked itself), row by row, within 4 standard errors."""
+    sigma = 0.7
+    w = torch.tensor(w, dtype=torch.float64)
+    assert gradcheck(lambda x: closed_form(x, sigma), (w.clone().requires_grad_(),))
+    assert gradgradcheck(lambda x: closed_form(x, sigma), (w.clone().requires_grad_(),))
+    jac = torch.autograd.functional.jacobian(lambda x: closed_form(x, sigma), w)   # (n, n)
+    n = len(w)
+    for i in range(n):
+        e = torch.zeros(n, dtype=torch.float64)
+        e[i] = 1.0
+        _, est, se = replicate_vjp(ARGMAX, w, e, sigma, 2000, noise, 40, seed=20 + i)
+        assert within(est, jac[i], se), (i, est, jac[i], se)
+        assert not within(est / sigma, jac[i], se)   # a wrong 1/sigma^2 scale is rejected
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_estimator_noise_is_drawn_in_float32_and_cast(dtype):
+    w = torch.randn(3, 6, generator=torch.Generator().manual_seed(3))
+    for noise in ("normal", "gumbel"):
+        low = Perturbed(TOP2, 0.5, 4, noise=noise, generator=torch.Generator().manual_seed(4))
+        high = Perturbed(TOP2, 0.5, 4, noise=noise, generator=torch.Generator().manual_seed(4))
+        low(w.to(dtype))
+        high(w)
+        assert torch.equal(low.last_noise, high.last_noise.to(dtype))
+    low = RELAX(nn.Flatten(2), generator=torch.Generator().manual_seed(5))
+    high = RELAX(nn.Flatten(2), generator=torch.Generator().manual_seed(5))
+    low(w.to(dtype))
+    high(w)
+    eps = torch.finfo(dtype).eps
+    assert torch.equal(low.last_noise[0], high.last_noise[0].to(dtype).clamp(eps, 1 - eps))
+    # Bernoulli samples compare a float32 uniform with a float32 probability
+    logits = torch.tensor([[0.5, -0.25, 0.125]])   # exact in every dtype
+    sf_low = ScoreFunction(2000, distribution="bernoulli", generator=torch.Generator().manual_seed(6))
+    sf_high = ScoreFunction(2000, distribution="bernoulli", generator=torch.Generator().manual_seed(6))
+    assert torch.equal(sf_low(logits.to(dtype)).float(), sf_high(logits))

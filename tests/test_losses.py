@@ -1,4 +1,7 @@
-"""Losses: Hamming distance by counting; the Fenchel-Young loss against a direct computation."""
+"""Losses: Hamming distance by counting; the Fenchel-Young loss against a direct computation;
+the smooth losses against their formulas, with gradcheck."""
+import math
+
 import pytest
 import torch
 
@@ -45,3 +48,39 @@ def test_fenchel_young_value_matches_a_direct_computation(solver):
     f_sigma = (theta.unsqueeze(0) + sigma * z).max(dim=-1).values.mean(dim=0)
     expected = (f_sigma - (theta * y_true).sum(dim=-1)).mean()
     torch.testing.assert_close(loss, expected)
+
+
+# ------------------------------------------------------------ the smooth losses: gradcheck
+from torch.autograd import gradcheck, gradgradcheck  # noqa: E402
+
+from discgrad.losses import absolute_loss, bernoulli_reconstruction, kl_softmax_uniform, recall_loss  # noqa: E402
+
+
+def test_bernoulli_reconstruction_and_kl_by_hand_and_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, dtype=torch.float64, generator=g).requires_grad_()
+    x = (torch.rand(3, 4, dtype=torch.float64, generator=g) > 0.5).double()
+    p = torch.sigmoid(logits.detach())
+    torch.testing.assert_close(bernoulli_reconstruction(logits, x),
+                               -(x * p.log() + (1 - x) * (1 - p).log()).sum(1))
+    assert gradcheck(lambda l: bernoulli_reconstruction(l, x), (logits,))
+    assert gradgradcheck(lambda l: bernoulli_reconstruction(l, x), (logits,))
+    groups = torch.randn(2, 3, 5, dtype=torch.float64, generator=g).requires_grad_()
+    q = torch.softmax(groups.detach(), -1)
+    torch.testing.assert_close(kl_softmax_uniform(groups), (q * (q * 5).log()).sum((1, 2)))
+    assert gradcheck(kl_softmax_uniform, (groups,)) and gradgradcheck(kl_softmax_uniform, (groups,))
+
+
+def test_absolute_and_recall_loss_gradients():
+    y = torch.tensor([[0.2, 0.9, 0.4]], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([[0.0, 1.0, 1.0]], dtype=torch.float64)
+    assert gradcheck(lambda v: absolute_loss(v, t), (y,))   # away from the kinks y = t
+    # recall loss: differentiable in the ranks between the integers (r+ is piecewise constant)
+    ranks = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]], dtype=torch.float64, requires_grad=True)
+    positive = torch.tensor([[0.0, 1.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    assert gradcheck(lambda r: recall_loss(r, positive), (ranks,))
+    # positives at ranks 2 and 5 have 1 and 3 negatives above them
+    expected = (math.log1p(math.log1p(1)) + math.log1p(math.log1p(3))) / 2
+    assert recall_loss(ranks, positive).item() == pytest.approx(expected)
+    (grad,) = torch.autograd.grad(recall_loss(ranks, positive).sum(), ranks)
+    assert torch.equal(grad[0, [0, 2, 3]], torch.zeros(3, dtype=torch.float64))   # negatives get nothing

@@ -55,3 +55,63 @@ def test_get_projection():
         get_projection("median")
     with pytest.raises(ValueError, match="at least 2 dims"):
         P_mean(torch.ones(3))
+
+
+# ------------------------------------------------------------- gradcheck and the eps floor
+from torch.autograd import gradcheck, gradgradcheck  # noqa: E402
+
+from discgrad.projections import EPS  # noqa: E402
+
+A = torch.tensor([1.0, -2.0, 0.5, 3.0, 1.5, -1.0], dtype=torch.float64)
+SMOOTH = {
+    "P_mean": P_mean,
+    "P_norm": P_norm,
+    "P_std": P_std,
+    "P_plane": lambda w: P_plane(w, A.view(w.shape[1:])),
+    "P_plane_per_instance": lambda w: P_plane(w, torch.arange(1.0, w.numel() + 1, dtype=w.dtype).view(w.shape)),
+}
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+@pytest.mark.parametrize("shape", [(3, 6), (2, 2, 3)])
+def test_gradcheck_and_gradgradcheck(name, shape):
+    w = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    assert gradcheck(SMOOTH[name], (w,))
+    assert gradgradcheck(SMOOTH[name], (w,))
+
+
+@pytest.mark.parametrize("p, value", [(P_norm, 0.0), (P_std, 0.0), (P_std, 1.0), (P_std, 7.3), (P_std, -250.0)],
+                         ids=["P_norm-0", "P_std-0", "P_std-1", "P_std-7.3", "P_std--250"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_constant_instance_has_a_bounded_gradient(p, value, dtype):
+    """A (near-)constant instance is divided by eps, not by its rounding-noise norm
+    (a dead ReLU layer gives zeros; a bias-only output, a constant)."""
+    n = 144
+    w = torch.full((2, n), value, dtype=dtype)
+    w[1] += 1e-7 * abs(value) * torch.randn(n, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    w.requires_grad_()
+    out = p(w)
+    assert torch.isfinite(out).all() and (torch.linalg.vector_norm(out.detach(), dim=1) <= 1 + 1e-6).all()
+    g = torch.randn(2, n, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    (grad,) = torch.autograd.grad((out * g).sum(), w)
+    # the Jacobian's operator norm is at most 1 / eps (it is 1e12 / sqrt(n)-ish with eps = 1e-12)
+    assert (torch.linalg.vector_norm(grad, dim=1) <= torch.linalg.vector_norm(g, dim=1) / EPS * (1 + 1e-5)).all()
+    if dtype == torch.float64:   # below the floor the map is linear: gradcheck holds there too
+        assert gradcheck(p, (w.detach()[:1].clone().requires_grad_(),))
+        assert gradgradcheck(p, (w.detach()[:1].clone().requires_grad_(),))
+
+
+def test_eps_floor_changes_nothing_above_it():
+    """Above the floor, values and gradients are bit for bit those of w / ||w||."""
+    g = torch.Generator().manual_seed(3)
+    for scale in (1e-3, 1.0, 1e3):
+        w = (scale * torch.randn(4, 10, generator=g)).requires_grad_()
+        up = torch.randn(4, 10, generator=g)
+        plain = w / torch.linalg.vector_norm(w, dim=1, keepdim=True)
+        (expected,) = torch.autograd.grad((plain * up).sum(), w)
+        out = P_norm(w)
+        (got,) = torch.autograd.grad((out * up).sum(), w)
+        assert torch.equal(out, plain) and torch.equal(got, expected)
+    w = torch.tensor([[3e-5, 4e-5]])   # norm 5e-5 < eps: divided by eps
+    assert torch.allclose(P_norm(w), w / EPS) and EPS == 1e-4
+    assert torch.allclose(P_norm(w, eps=1e-6), w / 5e-5)

@@ -351,7 +351,7 @@ def test_bad_shortest_path():
     w[1, 2, 0] = -0.5
     with pytest.raises(ValueError, match="w .vertex costs. must be >= 0, got a minimum of -0.5"):
         ShortestPath()(w)
-    with pytest.raises(ValueError, match="H >= 1 and W >= 1"):
+    with pytest.raises(ValueError, match="w has an empty dimension"):
         ShortestPath()(torch.rand(2, 0, 3))
     with pytest.raises(ValueError, match="check_every must be None or an integer >= 1"):
         ShortestPath(check_every=0)
@@ -389,3 +389,199 @@ def test_solver_wrapper_and_checks():
         check_costs(nan_batch, name="x")
     with pytest.raises(ValueError, match="must be real"):
         check_costs(torch.ones(1, 2, dtype=torch.complex64))
+
+
+# ------------------------------------------------------------------- documented tie rules
+#: the order ShortestPath's docstring states: up-left, up, up-right, left, right, down-left, down, down-right
+DOCUMENTED_ORDER = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def shortest_path_by_the_documented_rule(w):
+    """The path ShortestPath's docstring promises, computed in plain Python for one (H, W) grid.
+
+    Jacobi Bellman-Ford: every distance is updated from the previous iteration's values, and
+    each cell remembers the iteration its distance last strictly decreased. The trace-back
+    from the bottom-right cell steps to the neighbour smallest in (distance, that iteration,
+    position in the order up-left, up, up-right, left, right, down-left, down, down-right).
+    """
+    H, W = len(w), len(w[0])
+    order = DOCUMENTED_ORDER
+    cells = [(i, j) for i in range(H) for j in range(W)]
+    dist = {c: math.inf for c in cells}
+    dist[(0, 0)] = w[0][0]
+    settled = {c: 0 for c in cells}
+    it = 0
+    while True:
+        it += 1
+        new = dict(dist)
+        for i, j in cells:
+            best = min([dist[(i + di, j + dj)] for di, dj in order if (i + di, j + dj) in dist] + [dist[(i, j)]])
+            if best + w[i][j] < dist[(i, j)]:
+                new[(i, j)], settled[(i, j)] = best + w[i][j], it
+        if new == dist:
+            break
+        dist = new
+    path, cell = {(H - 1, W - 1)}, (H - 1, W - 1)
+    while cell != (0, 0):
+        i, j = cell
+        candidates = [(dist[(i + di, j + dj)], settled[(i + di, j + dj)], k, (i + di, j + dj))
+                      for k, (di, dj) in enumerate(order) if (i + di, j + dj) in dist]
+        cell = min(candidates)[3]
+        path.add(cell)
+    y = torch.zeros(H, W, dtype=torch.float64)
+    for c in path:
+        y[c] = 1
+    return y
+
+
+def test_shortest_path_neighbour_order_breaks_ties():
+    # two cheapest paths through (0, 1) or (1, 1), equal in distance and iteration: up-left wins
+    y = ShortestPath()(torch.ones(1, 2, 3))
+    assert torch.equal(y[0], torch.tensor([[1.0, 1, 0], [0, 0, 1]]))
+    assert NEIGHBOURS == DOCUMENTED_ORDER
+    # many tied instances (costs 0, 1, 2) against the rule computed independently
+    g = torch.Generator().manual_seed(13)
+    for shape in [(2, 3), (3, 3), (3, 4), (4, 4), (5, 3)]:
+        w = torch.randint(0, 3, (30, *shape), generator=g).double()
+        w[:5] = 1.0   # uniform costs: every tie at once
+        y = ShortestPath()(w)
+        for b in range(len(w)):
+            assert torch.equal(y[b], shortest_path_by_the_documented_rule(w[b].tolist())), (shape, b, w[b])
+
+
+def tsp_by_the_documented_rule(d):
+    """The tour TSP's docstring promises, by Held-Karp in plain Python for one (n, n) matrix.
+
+    Among equal partial tours the lowest-numbered predecessor is kept; among equal tours,
+    the lowest-numbered last city.
+    """
+    n = len(d)
+    m = n - 1
+    best, came = {}, {}
+    for j in range(m):
+        best[(1 << j, j)] = d[0][j + 1]
+    for size in range(2, m + 1):
+        for subset in range(1 << m):
+            if bin(subset).count("1") != size:
+                continue
+            for j in range(m):
+                if not subset >> j & 1:
+                    continue
+                before = subset ^ (1 << j)
+                options = [(best[(before, k)] + d[k + 1][j + 1], k) for k in range(m) if before >> k & 1]
+                value = min(v for v, _ in options)
+                best[(subset, j)] = value
+                came[(subset, j)] = min(k for v, k in options if v == value)
+    full = (1 << m) - 1
+    totals = [best[(full, j)] + d[j + 1][0] for j in range(m)]
+    last = totals.index(min(totals))
+    y = torch.zeros(n, n, dtype=torch.float64)
+    y[0, last + 1] = 1
+    visited = full
+    for _ in range(m - 1):
+        prev = came[(visited, last)]
+        y[prev + 1, last + 1] = 1
+        visited ^= 1 << last
+        last = prev
+    y[0, last + 1] = 1
+    return ((y + y.T) > 0).double()
+
+
+def test_tsp_tie_rules():
+    # all distances equal: every tour is optimal, and the rules pick the tour 0-1-2-3-4-0
+    y = TSP()(torch.ones(1, 5, 5))
+    ring = torch.zeros(5, 5, dtype=torch.float64)
+    ring[range(5), [1, 2, 3, 4, 0]] = 1
+    assert torch.equal(y[0], ring + ring.T)
+    assert torch.equal(y[0], tsp_by_the_documented_rule([[1.0] * 5] * 5))
+    g = torch.Generator().manual_seed(14)
+    for n in (4, 5, 6):
+        d = torch.randint(1, 3, (25, n, n), generator=g).double()
+        d = d + d.transpose(1, 2)   # integer distances: exact sums and many tied tours
+        y = TSP()(d)
+        for b in range(len(d)):
+            assert torch.equal(y[b], tsp_by_the_documented_rule(d[b].tolist())), (n, b)
+
+
+def trace_back_choice(a, b, dist_ab=(1.0, 1.0), settled_ab=(5, 5)):
+    """Which of two neighbours, ``DOCUMENTED_ORDER[a]`` or ``DOCUMENTED_ORDER[b]`` of a cell D, the
+    trace-back steps to from D, given their distances and settling iterations.
+
+    Synthetic maps on a 9 x 9 grid: a chain of falling distances leads from the goal to D
+    (avoiding both candidates), each candidate has a private sink (distance 0) where the walk
+    ends, and every other cell is far (100). Returns the index (a or b) of the visited one, or
+    None when every neighbour of D touches a candidate: then no walk can reach D with the
+    tie still open (the walk would step to a candidate first). That happens for up/down and
+    left/right only, whose relative order therefore never matters.
+    """
+    from discgrad.solvers.shortest_path import _trace_back
+
+    n, centre = 9, (4, 4)
+
+    def adjacent(p, q):
+        return max(abs(p[0] - q[0]), abs(p[1] - q[1])) <= 1
+
+    def step(p, d):
+        return (p[0] + d[0], p[1] + d[1])
+
+    def chain_avoiding(avoid):
+        """Breadth-first search from the goal to a neighbour of D, no cell next to ``avoid``."""
+        start = (n - 1, n - 1)
+        parent, todo = {start: None}, [start]
+        while todo:
+            p = todo.pop(0)
+            if adjacent(p, centre):
+                return p, parent
+            for d in DOCUMENTED_ORDER:
+                q = step(p, d)
+                if 0 <= q[0] < n and 0 <= q[1] < n and q not in parent and q != centre \
+                        and not any(adjacent(q, x) for x in avoid):
+                    parent[q] = p
+                    todo.append(q)
+        return None, parent
+
+    cand = {a: step(centre, DOCUMENTED_ORDER[a]), b: step(centre, DOCUMENTED_ORDER[b])}
+    sink_options = {k: [x for x in (step(cand[k], d) for d in DOCUMENTED_ORDER)
+                        if not adjacent(x, centre) and not adjacent(x, cand[a + b - k])] for k in (a, b)}
+    for sa, sb in itertools.product(sink_options[a], sink_options[b]):
+        if adjacent(sa, sb):
+            continue
+        sinks = {a: sa, b: sb}
+        p, parent = chain_avoiding([*cand.values(), sa, sb])
+        if p is not None:
+            break
+    else:
+        return None
+    chain = []
+    while p is not None:
+        chain.append(p)
+        p = parent[p]
+    chain = chain[::-1] + [centre]                 # goal ... D
+    dist = torch.full((1, n + 2, n + 2), math.inf, dtype=torch.float64)
+    dist[0, 1:-1, 1:-1] = 100.0
+    settled = torch.zeros((1, n + 2, n + 2), dtype=torch.int32)
+    for rank, (i, j) in enumerate(chain):
+        dist[0, i + 1, j + 1] = 99.0 - rank
+    for k, d, s in zip((a, b), dist_ab, settled_ab):
+        dist[0, cand[k][0] + 1, cand[k][1] + 1] = d
+        settled[0, cand[k][0] + 1, cand[k][1] + 1] = s
+        dist[0, sinks[k][0] + 1, sinks[k][1] + 1] = 0.0
+    path = _trace_back(dist, settled, 1)[0]
+    visited = [k for k in (a, b) if path[cand[k]]]
+    assert len(visited) == 1 and all(path[c] for c in chain), (a, b, visited)
+    return visited[0]
+
+
+def test_shortest_path_trace_back_key_every_pair_of_neighbours():
+    """The documented key, for every pair of the 8 directions: smaller distance first, then
+    the earlier settling iteration, then the first in the order up-left, ..., down-right."""
+    unobservable = set()
+    for a, b in itertools.combinations(range(8), 2):
+        if trace_back_choice(a, b) is None:
+            unobservable.add((DOCUMENTED_ORDER[a], DOCUMENTED_ORDER[b]))
+            continue
+        assert trace_back_choice(a, b) == a                               # the order
+        assert trace_back_choice(a, b, dist_ab=(2.0, 1.0)) == b            # distance before order
+        assert trace_back_choice(a, b, settled_ab=(6, 5)) == b             # iteration before order
+        assert trace_back_choice(a, b, dist_ab=(1.0, 2.0), settled_ab=(9, 1)) == a   # distance first
+    assert unobservable == {((-1, 0), (1, 0)), ((0, -1), (0, 1))}       # up/down, left/right

@@ -10,13 +10,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from discgrad.solvers.base import SENSES
+from discgrad.solvers.base import (SENSES, ArgumentTypeError, check_count, check_finite, check_real,
+                                   check_tensor)
+
+#: how the upstream gradient is named in errors: a NaN in it is the caller's, not the costs'
+UPSTREAM = "the upstream gradient dL/dy"
 
 
 def solver_sign(solver) -> int:
     """``+1`` for a max solver, ``-1`` for a min solver; ``ValueError`` otherwise."""
     if not callable(solver):
-        raise ValueError(f"solver must be callable, got {type(solver).__name__}")
+        raise ArgumentTypeError(f"solver must be callable, got {type(solver).__name__}")
     sense = getattr(solver, "sense", None)
     if sense not in SENSES:
         raise ValueError(
@@ -27,31 +31,36 @@ def solver_sign(solver) -> int:
 
 
 def check_positive(name: str, value) -> float:
-    """Return ``float(value)`` if it is a finite number ``> 0``, else raise ``ValueError``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}") from None
-    if not (v > 0 and v < float("inf")):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    """Return ``float(value)`` if it is a finite real number ``> 0`` (``bool`` is not one);
+    a wrong type raises ``ArgumentTypeError``, any other bad value ``ValueError``."""
+    return check_real(value, name, low=0, strict=True)
 
 
 def check_n_samples(n_samples) -> int:
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    return n_samples
+    """Return ``n_samples`` as an ``int`` if it is an integer (``numbers.Integral``) ``>= 1``."""
+    return check_count(n_samples, "n_samples")
+
+
+def check_generator(generator) -> torch.Generator | None:
+    """Return ``generator`` if it is ``None`` or a ``torch.Generator``."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ArgumentTypeError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+    return generator
 
 
 def check_input(w, name: str = "w") -> torch.Tensor:
-    """A floating tensor with a batch dimension (the solver checks the rest)."""
-    if not isinstance(w, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(w).__name__}")
+    """A dense floating tensor of shape ``(B, *shape)``, no dimension empty, all values finite.
+
+    Raises ``ArgumentTypeError`` (a ``TypeError``) for a non-tensor or a non-floating
+    dtype, ``ValueError`` naming ``name`` and the rule otherwise (meta device, sparse,
+    fewer than 2 dimensions, an empty dimension, NaN or inf). The solver checks its domain.
+    """
+    check_tensor(w, name)
     if w.dim() < 2:
         raise ValueError(f"{name} must have shape (B, *shape) with at least 2 dims, got {tuple(w.shape)}")
     if not w.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {w.dtype}")
-    return w
+        raise ArgumentTypeError(f"{name} must be a floating-point tensor, got dtype {w.dtype}")
+    return check_finite(w, name)
 
 
 class SolverLayer(nn.Module):
@@ -67,7 +76,7 @@ class SolverLayer(nn.Module):
         super().__init__()
         self.sign = solver_sign(solver)
         self.solver = solver
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.solver_calls = 0
         self.last_noise: torch.Tensor | None = None
 
@@ -96,7 +105,7 @@ class _ReplaceValue(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, None
+        return check_finite(grad, UPSTREAM), None
 
 
 def straight_through(soft: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from discgrad.estimators._base import SolverLayer, check_input, check_positive
+from discgrad.estimators._base import UPSTREAM, SolverLayer, check_finite, check_input, check_positive
 
 
 class _Interpolate(torch.autograd.Function):
@@ -23,6 +23,7 @@ class _Interpolate(torch.autograd.Function):
     def backward(ctx, grad_y):
         costs, y = ctx.saved_tensors
         layer = ctx.layer
+        check_finite(grad_y, UPSTREAM)  # else the shifted costs w' would take the blame
         s, lam = layer.sign, layer.lam
         shifted = costs - s * lam * grad_y
         y_shifted = layer._solve(shifted)
@@ -51,6 +52,8 @@ class Blackbox(SolverLayer):
         ``w``: ``(B, *shape)``; output ``(B, *shape)``.
 
     Extra solver calls: 1 per backward (``solver_calls`` grows by 1 in forward, 1 in backward).
+    Bad input: ``w`` and the upstream gradient ``dL/dy`` must be finite; a NaN or inf in
+    either raises ``ValueError`` naming that tensor.
     The shifted costs ``w'`` can leave the solver's domain (e.g. negative costs for a
     shortest-path solver); wrap such a solver so that it accepts them if needed.
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from discgrad.estimators._base import check_positive, straight_through
+from discgrad.estimators._base import ArgumentTypeError, check_finite, check_positive, check_tensor, straight_through
 
 
 class DAB(nn.Module):
@@ -41,7 +41,9 @@ class DAB(nn.Module):
         weight: the bridge loss weight ``lambda > 0``.
 
     Shape:
-        ``x``: ``(B, *)``; output: ``h(x)``, cast to ``x``'s dtype and device.
+        ``x``: ``(B, *)``, finite, no dimension empty; output: ``h(x)``, cast to ``x``'s
+        dtype and device. A NaN or inf in ``x`` or in the upstream gradient ``dL/dy`` raises
+        ``ValueError`` naming that tensor.
 
     Extra solver calls: 0 (``solver_calls`` counts ``hard_fn`` calls, 1 per forward).
 
@@ -65,9 +67,9 @@ class DAB(nn.Module):
     def __init__(self, hard_fn, bridge: nn.Module, weight: float = 1.0):
         super().__init__()
         if not callable(hard_fn):
-            raise ValueError(f"hard_fn must be callable, got {type(hard_fn).__name__}")
+            raise ArgumentTypeError(f"hard_fn must be callable, got {type(hard_fn).__name__}")
         if not isinstance(bridge, nn.Module):
-            raise ValueError(f"bridge must be an nn.Module, got {type(bridge).__name__}")
+            raise ArgumentTypeError(f"bridge must be an nn.Module, got {type(bridge).__name__}")
         self.hard_fn = hard_fn
         self.bridge = bridge
         self.weight = check_positive("weight", weight)
@@ -90,8 +92,8 @@ class DAB(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() < 1:
-            raise ValueError("x must be a tensor with a batch dimension")
+        check_tensor(x, "x", min_dim=1)
+        check_finite(x, "x")
         hard = self._hard(x)
         if not torch.is_grad_enabled():
             # Inference (or evaluation under no_grad): no gradient can reach x or the bridge,

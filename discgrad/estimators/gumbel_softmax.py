@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from discgrad.estimators._base import check_input, check_positive, straight_through
+from discgrad.estimators._base import (ArgumentTypeError, check_count, check_finite, check_generator, check_input,
+                                       check_positive, check_tensor, straight_through)
 from discgrad.noise import gumbel_noise
 
 
@@ -20,8 +21,10 @@ def relaxed_top_k(scores: torch.Tensor, k: int, tau: float) -> torch.Tensor:
 
     Each step softly removes the item just chosen (Xie and Ermon 2019); ``r`` sums
     to ``k`` and tends to the k-hot top-k of ``scores`` as ``tau -> 0``. ``k = 1`` is the
-    plain softmax.
+    plain softmax. ``k`` must be an integer ``>= 1`` and ``tau`` a finite number ``> 0``.
     """
+    check_tensor(scores, "scores", min_dim=1, floating=True)
+    k, tau = check_count(k, "k"), check_positive("tau", tau)
     tiny = torch.finfo(scores.dtype).tiny
     total = torch.zeros_like(scores)
     for j in range(k):
@@ -35,6 +38,10 @@ def relaxed_top_k(scores: torch.Tensor, k: int, tau: float) -> torch.Tensor:
 
 def top_k_hot(scores: torch.Tensor, k: int) -> torch.Tensor:
     """The k-hot indicator of the ``k`` largest entries along the last dimension."""
+    check_tensor(scores, "scores", min_dim=1)
+    k = check_count(k, "k")
+    if k > scores.shape[-1]:
+        raise ValueError(f"k must be in 1..n where n = scores.shape[-1] = {scores.shape[-1]}, got k={k}")
     return torch.zeros_like(scores).scatter(-1, scores.topk(k, dim=-1).indices, 1.0)
 
 
@@ -78,11 +85,11 @@ class GumbelSoftmax(nn.Module):
                  generator: torch.Generator | None = None):
         super().__init__()
         self.tau = check_positive("tau", tau)
-        self.hard = bool(hard)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
-        self.k = k
-        self.generator = generator
+        if not isinstance(hard, bool):
+            raise ArgumentTypeError(f"hard must be True or False, got {hard!r}")
+        self.hard = hard
+        self.k = check_count(k, "k")
+        self.generator = check_generator(generator)
         self.solver_calls = 0
         self.last_noise: torch.Tensor | None = None
 
@@ -90,14 +97,17 @@ class GumbelSoftmax(nn.Module):
         logits = check_input(logits, "logits")
         if self.k > logits.shape[-1]:
             raise ValueError(f"k={self.k} exceeds the number of categories {logits.shape[-1]}")
-        if noise is None and self.training:
-            noise = gumbel_noise(logits.shape, device=logits.device, dtype=logits.dtype,
-                                 generator=self.generator)
         if noise is not None:
+            check_tensor(noise, "noise", floating=True)
             if noise.shape != logits.shape:
                 raise ValueError(
                     f"noise has shape {tuple(noise.shape)} but logits have shape {tuple(logits.shape)}"
                 )
+            check_finite(noise, "noise")
+        elif self.training:
+            noise = gumbel_noise(logits.shape, device=logits.device, dtype=logits.dtype,
+                                 generator=self.generator)
+        if noise is not None:
             self.last_noise = noise
             scores = logits + noise.to(logits)
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from discgrad.estimators._base import SolverLayer, check_input
+from discgrad.estimators._base import UPSTREAM, SolverLayer, check_finite, check_input, check_real
 from discgrad.noise import margin_noise
 from discgrad.projections import get_projection
 
@@ -21,7 +21,7 @@ class _SignedIdentity(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_y):
-        return ctx.sign * grad_y, None
+        return ctx.sign * check_finite(grad_y, UPSTREAM), None
 
 
 class Identity(SolverLayer):
@@ -73,12 +73,7 @@ class Identity(SolverLayer):
         self.projection = get_projection(projection)
         self.projection_name = projection if isinstance(projection, str) or projection is None else getattr(
             projection, "__name__", type(projection).__name__)
-        try:
-            self.noise = float(noise)
-        except (TypeError, ValueError):
-            raise ValueError(f"noise must be a number >= 0, got {noise!r}") from None
-        if not (self.noise >= 0 and self.noise < float("inf")):
-            raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+        self.noise = check_real(noise, "noise", low=0)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         w = check_input(w)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from discgrad.estimators._base import SolverLayer, check_input, check_positive
+from discgrad.estimators._base import SolverLayer, check_count, check_input, check_positive
 from discgrad.estimators.blackbox import _Interpolate
 from discgrad.noise import gumbel_noise, sum_of_gamma_noise
 
@@ -42,9 +42,10 @@ class IMLE(SolverLayer):
         lam: the target strength ``lambda > 0``.
         noise: ``"sog"`` (Sum-of-Gamma, :func:`~discgrad.noise.sum_of_gamma_noise`) or
             ``"gumbel"`` (``tau`` times standard Gumbel).
-        k: the subset size the Sum-of-Gamma noise is designed for (e.g. the ``k`` of ``TopK``).
+        k: the subset size the Sum-of-Gamma noise is designed for (e.g. the ``k`` of ``TopK``),
+            an integer ``>= 1``.
         tau: the noise temperature ``> 0``.
-        s: the number of Gamma terms of the Sum-of-Gamma noise.
+        s: the number of Gamma terms of the Sum-of-Gamma noise, an integer ``>= 1``.
         generator: an optional ``torch.Generator``; the last draw is kept in ``last_noise``
             (``eps``, before the sign flip).
 
@@ -72,14 +73,10 @@ class IMLE(SolverLayer):
                  generator: torch.Generator | None = None):
         super().__init__(solver, generator)
         self.lam = check_positive("lam", lam)
-        if noise not in NOISES:
+        if not isinstance(noise, str) or noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}: use one of {NOISES}")
         self.noise = noise
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
-        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-            raise ValueError(f"s must be an integer >= 1, got {s!r}")
-        self.k, self.tau, self.s = k, check_positive("tau", tau), s
+        self.k, self.tau, self.s = check_count(k, "k"), check_positive("tau", tau), check_count(s, "s")
 
     def sample_noise(self, shape, device=None, dtype=None) -> torch.Tensor:
         """One draw of ``eps`` with this layer's law and generator."""

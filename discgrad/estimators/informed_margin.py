@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from discgrad.estimators._base import check_input
+from discgrad.estimators._base import ArgumentTypeError, check_finite, check_input, check_tensor
 from discgrad.projections import get_projection
 
 
@@ -32,7 +32,7 @@ class InformedMargin(nn.Module):
         estimator: a solver layer with ``sign`` (``Identity(solver)`` without projection,
             ``Blackbox(solver, lam)``).
         alpha: the margin ``>= 0``, in the units of the projected costs.
-        projection: applied before the margin, as in :class:`~discgrad.estimators.Identity`.
+        projection: applied before the margin, as in :class:`~discgrad.Identity`.
 
     Shape:
         ``w`` and ``target``: ``(B, *shape)``; output: the estimator's, ``(B, *shape)``.
@@ -56,6 +56,11 @@ class InformedMargin(nn.Module):
 
     def __init__(self, estimator: nn.Module, alpha: float, projection=None):
         super().__init__()
+        if not isinstance(estimator, nn.Module) or getattr(estimator, "sign", None) not in (1, -1):
+            raise ArgumentTypeError(f"estimator must be a solver layer (an nn.Module with sign +1 or -1), "
+                                    f"got {type(estimator).__name__}")
+        if isinstance(alpha, (bool, str)):
+            raise ArgumentTypeError(f"alpha must be a finite number >= 0, got {alpha!r}")
         try:
             alpha = float(alpha)
         except (TypeError, ValueError):
@@ -77,6 +82,7 @@ class InformedMargin(nn.Module):
             got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
             raise ValueError(f"the informed margin needs the true solution in training, of the costs' shape "
                              f"{tuple(w.shape)}; got {got}")
+        check_finite(check_tensor(target, "target"), "target")
         # a min solver (sign -1) must find the true entries worse, a max solver (+1) less good
         return self.estimator(costs - self.estimator.sign * self.alpha * target.to(costs.dtype))
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from discgrad.estimators._base import SolverLayer, check_input, check_n_samples, check_positive
-from discgrad.noise import gumbel_noise
+from discgrad.estimators._base import (UPSTREAM, SolverLayer, check_finite, check_input, check_n_samples,
+                                       check_positive, check_tensor)
+from discgrad.noise import _draw_dtype, gumbel_noise
 
 NOISES = ("normal", "gumbel")
 
@@ -22,7 +23,8 @@ def _draw(layer, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     shape = (layer.n_samples, *w.shape)
     if layer.noise == "normal":
         at = layer.generator.device if layer.generator is not None else w.device
-        z = torch.randn(shape, dtype=w.dtype, device=at, generator=layer.generator).to(w.device)
+        z = torch.randn(shape, dtype=_draw_dtype(w.dtype), device=at, generator=layer.generator)
+        z = z.to(device=w.device, dtype=w.dtype)  # drawn in float32 at least, as in discgrad.noise
         return z, z
     z = gumbel_noise(shape, device=w.device, dtype=w.dtype, generator=layer.generator)
     return z, 1 - torch.exp(-z)
@@ -52,6 +54,7 @@ class _PerturbedFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         ys, grad_nu = ctx.saved_tensors
+        check_finite(grad_y, UPSTREAM)
         # J^T g = E[<g, y(w + sigma Z)> grad nu(Z)] / sigma, per instance
         inner = (grad_y.unsqueeze(0) * ys).flatten(2).sum(dim=2)          # (n, B)
         inner = inner.view(*inner.shape, *([1] * (ys.dim() - 2)))
@@ -114,7 +117,7 @@ class Perturbed(SolverLayer):
         super().__init__(solver, generator)
         self.sigma = check_positive("sigma", sigma)
         self.n_samples = check_n_samples(n_samples)
-        if noise not in NOISES:
+        if not isinstance(noise, str) or noise not in NOISES:
             raise ValueError(f"unknown noise {noise!r}: use one of {NOISES}")
         self.noise = noise
 
@@ -191,10 +194,10 @@ class FenchelYoungLoss(nn.Module):
 
     def forward(self, w: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         w = check_input(w)
-        if not isinstance(y_true, torch.Tensor) or y_true.shape != w.shape:
-            got = tuple(y_true.shape) if isinstance(y_true, torch.Tensor) else type(y_true).__name__
-            raise ValueError(f"y_true must have the shape of w {tuple(w.shape)}, got {got}")
-        y_true = y_true.to(device=w.device, dtype=w.dtype)
+        check_tensor(y_true, "y_true")
+        if y_true.shape != w.shape:
+            raise ValueError(f"y_true must have the shape of w {tuple(w.shape)}, got {tuple(y_true.shape)}")
+        y_true = check_finite(y_true.to(device=w.device, dtype=w.dtype), "y_true")
         layer, s = self.layer, self.layer.sign
         z, _ = _draw(layer, w)
         layer.last_noise = z

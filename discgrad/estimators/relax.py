@@ -8,7 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from discgrad.estimators._base import check_input, check_n_samples
+from discgrad.estimators._base import (ArgumentTypeError, check_finite, check_generator, check_input,
+                                       check_n_samples, check_tensor)
+from discgrad.noise import _draw_dtype
 
 
 def _logit(u: torch.Tensor) -> torch.Tensor:
@@ -84,10 +86,10 @@ class RELAX(nn.Module):
     def __init__(self, control: nn.Module, n_samples: int = 1, generator: torch.Generator | None = None):
         super().__init__()
         if not isinstance(control, nn.Module):
-            raise ValueError(f"control must be an nn.Module, got {type(control).__name__}")
+            raise ArgumentTypeError(f"control must be an nn.Module, got {type(control).__name__}")
         self.control = control
         self.n_samples = check_n_samples(n_samples)
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.solver_calls = 0
         self.last_noise: tuple[torch.Tensor, torch.Tensor] | None = None
         self.variance_loss: torch.Tensor | None = None
@@ -96,7 +98,8 @@ class RELAX(nn.Module):
         logits = check_input(logits, "logits").detach()
         shape = (2, self.n_samples, *logits.shape)
         at = self.generator.device if self.generator is not None else logits.device
-        uv = torch.rand(shape, device=at, dtype=logits.dtype, generator=self.generator).to(logits.device)
+        uv = torch.rand(shape, device=at, dtype=_draw_dtype(logits.dtype), generator=self.generator)
+        uv = uv.to(device=logits.device, dtype=logits.dtype)  # drawn in float32 at least
         eps = torch.finfo(logits.dtype).eps
         uv = uv.clamp(eps, 1 - eps)
         self.last_noise = (uv[0], uv[1])
@@ -130,13 +133,17 @@ class RELAX(nn.Module):
         """
         if self.last_noise is None:
             raise ValueError("call the layer on the logits first: surrogate needs the noise of that draw")
+        logits = check_input(logits, "logits")
+        check_tensor(b, "b")
+        check_tensor(f, "f", floating=True)
         u, v = self.last_noise
         if b.shape != u.shape or logits.shape != u.shape[1:]:
             raise ValueError(
                 f"samples must have shape {tuple(u.shape)} (the last draw) for logits of shape "
                 f"{tuple(u.shape[1:])}, got {tuple(b.shape)} and {tuple(logits.shape)}")
         if f.shape != b.shape[:2]:
-            raise ValueError(f"per-sample losses must have shape {tuple(b.shape[:2])}, got {tuple(f.shape)}")
+            raise ValueError(f"f (the per-sample losses) must have shape {tuple(b.shape[:2])}, got {tuple(f.shape)}")
+        check_finite(f, "f (the per-sample losses)")
         # one leaf per sample, so that g is the gradient of each sample's terms alone
         eps = torch.finfo(logits.dtype).eps
         with torch.enable_grad():

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from discgrad.estimators._base import check_input, check_n_samples
-from discgrad.noise import gumbel_noise
+from discgrad.estimators._base import (check_finite, check_generator, check_input, check_n_samples, check_real,
+                                       check_tensor)
+from discgrad.noise import _draw_dtype, gumbel_noise
 
 BASELINES = ("none", "mean", "loo")
 DISTRIBUTIONS = ("categorical", "bernoulli")
@@ -67,16 +68,17 @@ class ScoreFunction(nn.Module):
                  momentum: float = 0.9, generator: torch.Generator | None = None):
         super().__init__()
         self.n_samples = check_n_samples(n_samples)
-        if baseline not in BASELINES:
+        if not isinstance(baseline, str) or baseline not in BASELINES:
             raise ValueError(f"unknown baseline {baseline!r}: use one of {BASELINES}")
         if baseline == "loo" and n_samples < 2:
-            raise ValueError("the leave-one-out baseline needs n_samples >= 2")
-        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"the leave-one-out baseline needs n_samples >= 2, got {n_samples}")
+        if not isinstance(distribution, str) or distribution not in DISTRIBUTIONS:
             raise ValueError(f"unknown distribution {distribution!r}: use one of {DISTRIBUTIONS}")
-        if not 0 <= momentum < 1:
+        momentum = check_real(momentum, "momentum", low=0)
+        if not momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.baseline, self.distribution, self.momentum = baseline, distribution, float(momentum)
-        self.generator = generator
+        self.baseline, self.distribution, self.momentum = baseline, distribution, momentum
+        self.generator = check_generator(generator)
         self.solver_calls = 0
         self.running_loss: float | None = None
 
@@ -88,8 +90,9 @@ class ScoreFunction(nn.Module):
             g = gumbel_noise(shape, device=logits.device, dtype=logits.dtype, generator=self.generator)
             return F.one_hot((logits + g).argmax(-1), logits.shape[-1]).to(logits.dtype)
         at = self.generator.device if self.generator is not None else logits.device
-        u = torch.rand(shape, device=at, dtype=logits.dtype, generator=self.generator).to(logits.device)
-        return (u < torch.sigmoid(logits)).to(logits.dtype)
+        work = _draw_dtype(logits.dtype)  # a bfloat16 uniform has 8 bits: compare in float32
+        u = torch.rand(shape, device=at, dtype=work, generator=self.generator).to(logits.device)
+        return (u < torch.sigmoid(logits.to(work))).to(logits.dtype)
 
     def log_prob(self, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``log p(z | logits)`` summed over each instance's dimensions: shape ``(S, B)``."""
@@ -100,14 +103,22 @@ class ScoreFunction(nn.Module):
         return per_entry.flatten(2).sum(dim=2)
 
     def surrogate(self, logits: torch.Tensor, z: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """The scalar to backpropagate: value ``f.mean()``, gradient REINFORCE + pathwise."""
+        """The scalar to backpropagate: value ``f.mean()``, gradient REINFORCE + pathwise.
+
+        ``logits`` and the samples ``z`` must be the forward pass's, ``f`` finite per-sample
+        losses ``(n_samples, B)``; bad input raises ``ValueError`` naming the argument.
+        """
+        logits = check_input(logits, "logits")
+        check_tensor(z, "z")
+        check_tensor(f, "f", floating=True)
         if z.shape[1:] != logits.shape or z.shape[0] != self.n_samples:
             raise ValueError(
                 f"samples must have shape {(self.n_samples, *logits.shape)}, got {tuple(z.shape)}"
             )
         if f.shape != z.shape[:2]:
-            raise ValueError(f"per-sample losses must have shape {tuple(z.shape[:2])}, got {tuple(f.shape)}")
-        f_const = f.detach()
+            raise ValueError(f"f (the per-sample losses) must have shape {tuple(z.shape[:2])}, got {tuple(f.shape)}")
+        check_finite(z, "z")
+        f_const = check_finite(f, "f (the per-sample losses)").detach()
         if self.baseline == "loo":
             b = (f_const.sum(dim=0, keepdim=True) - f_const) / (self.n_samples - 1)
         elif self.baseline == "mean":

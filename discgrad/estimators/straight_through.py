@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from discgrad.estimators._base import SolverLayer, check_input, check_positive, straight_through
+from discgrad.estimators._base import ArgumentTypeError, SolverLayer, check_input, check_positive, straight_through
 
 
 class StraightThrough(SolverLayer):
@@ -50,7 +50,7 @@ class StraightThrough(SolverLayer):
     def __init__(self, solver, relaxation=None, tau: float = 1.0):
         super().__init__(solver)
         if relaxation is not None and not callable(relaxation):
-            raise ValueError(f"relaxation must be None or callable, got {type(relaxation).__name__}")
+            raise ArgumentTypeError(f"relaxation must be None or callable, got {type(relaxation).__name__}")
         self.relaxation = relaxation
         self.tau = check_positive("tau", tau)
 

@@ -54,4 +54,10 @@ def symmetric_tsp() -> Solver:
                 [1., 0., 1., 0.]])
     """
     tsp = TSP()
-    return Solver(lambda w: tsp((w + w.transpose(1, 2)) / 2), sense="min", name="SymmetricTSP")
+
+    def solve(w):
+        if w.dim() != 3:  # transpose(1, 2) needs it; TSP checks the rest
+            raise ValueError(f"w must have 3 dimensions (batch first), got shape {tuple(w.shape)}")
+        return tsp((w + w.transpose(1, 2)) / 2)
+
+    return Solver(solve, sense="min", name="SymmetricTSP")

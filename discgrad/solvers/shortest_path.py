@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Solver, check_costs
+from .base import Solver, check_costs, check_count
 
 # The fixed neighbour order (row, column offsets) that breaks the last ties in the trace-back.
 NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -53,17 +53,16 @@ class ShortestPath(Solver):
     sense = "min"
 
     def __init__(self, check_every: int | None = None):
-        if check_every is not None and (
-            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
-        ):
-            raise ValueError(f"check_every must be None or an integer >= 1, got {check_every!r}")
+        if check_every is not None:
+            try:
+                check_every = check_count(check_every, "check_every")
+            except ValueError as err:  # also the type error, which is a ValueError too
+                raise type(err)(f"check_every must be None or an integer >= 1, got {check_every!r}") from None
         self.check_every = check_every
         self.name = "ShortestPath"
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
-        w = check_costs(w, ndim=3)
-        if w.shape[1] == 0 or w.shape[2] == 0:
-            raise ValueError(f"w must have H >= 1 and W >= 1 cells, got shape {tuple(w.shape)}")
+        w = check_costs(w, ndim=3)  # also refuses H = 0 or W = 0
         lowest = w.amin()
         if lowest < 0:
             raise ValueError(f"w (vertex costs) must be >= 0, got a minimum of {lowest.item():g}")

@@ -6,11 +6,9 @@ hard functions of the DAB chapters (Ramapuram and Webb 2019; book chapters 12-15
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .base import Solver, check_costs
+from .base import Solver, check_costs, check_real
 
 
 class Signum(Solver):
@@ -69,10 +67,7 @@ class TernarySignum(Solver):
     sense = "max"
 
     def __init__(self, dead_zone: float):
-        if isinstance(dead_zone, bool) or not isinstance(dead_zone, (int, float)) \
-                or not math.isfinite(dead_zone) or dead_zone < 0:
-            raise ValueError(f"dead_zone must be a finite number >= 0, got {dead_zone!r}")
-        self.dead_zone = float(dead_zone)
+        self.dead_zone = check_real(dead_zone, "dead_zone", low=0)
         self.name = "TernarySignum"
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:

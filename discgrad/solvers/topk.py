@@ -1,9 +1,11 @@
 """Top-k selection: the k-hot indicator of the k largest entries."""
 from __future__ import annotations
 
+import numbers
+
 import torch
 
-from .base import Solver, check_costs
+from .base import ArgumentTypeError, Solver, check_costs, check_count
 
 
 class TopK(Solver):
@@ -17,7 +19,8 @@ class TopK(Solver):
     device and floating dtype, with exactly ``k`` ones along ``dim``.
 
     Args:
-        k: how many entries to select, ``1 <= k <= n`` (checked on each call).
+        k: how many entries to select, any integer (``numbers.Integral``) with
+            ``1 <= k <= n`` (``k <= n`` is checked on each call).
         dim: the dimension to select along; not the batch dimension 0. Default: ``-1``.
 
     Example:
@@ -34,12 +37,10 @@ class TopK(Solver):
     sense = "max"
 
     def __init__(self, k: int, dim: int = -1):
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
-        if isinstance(dim, bool) or not isinstance(dim, int):
-            raise ValueError(f"dim must be an integer, got {dim!r}")
-        self.k = k
-        self.dim = dim
+        self.k = check_count(k, "k")
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+            raise ArgumentTypeError(f"dim must be an integer, got {dim!r}")
+        self.dim = int(dim)
         self.name = "TopK"
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
