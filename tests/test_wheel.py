@@ -33,7 +33,7 @@ MISSING = re.compile(r"no committed cpu results|no cpu run recorded|no recorded 
 SKIP = shutil.ignore_patterns(".git", ".venv", "_build", "build", "dist", "*.egg-info", "__pycache__",
                               ".pytest_cache", ".jupyter_cache", ".ipynb_checkpoints", "shared")
 
-DRIVER = textwrap.dedent('''
+DRIVER = textwrap.dedent(r'''
     """Execute notebooks from fresh kernels; write {stem: {seconds, error, stdout}} as JSON."""
     import json, re, sys, time
     from pathlib import Path
@@ -44,7 +44,7 @@ DRIVER = textwrap.dedent('''
     out = {}
     for path in map(Path, sys.argv[2:]):
         nb = nbformat.read(path, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell("import discgrad\\nprint('DISCGRAD_FILE', discgrad.__file__)"))
+        nb.cells.append(nbformat.v4.new_code_cell("import discgrad\nprint('DISCGRAD_FILE', discgrad.__file__)"))
         start, error = time.perf_counter(), None
         try:
             nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
