@@ -14,12 +14,17 @@ from discgrad.experiments.summary import compare, summarize
 
 #: What chapter 13 states about the runs: ``findings(runs)`` must equal this at that scale
 #: (the chapter asserts it; tests/test_committed_results.py checks the committed file).
-#: No gpu run has been recorded: at gpu scale the chapter checks only that training ran.
+#: No gpu run has been recorded, and no claim here holds by construction at the gpu config
+#: (every one is about how training went), so at gpu scale the chapter asserts the recorded
+#: cpu claims only, on the committed cpu file. ``FINDINGS["gpu"]`` holds the cpu claims the
+#: chapter states at every scale (the bridge learns but its top-k is mostly wrong, the smooth
+#: network is not worse than a hard one); the chapter checks them on the committed cpu file
+#: at every scale, gpu included. A recorded gpu run will replace them with what it shows.
 FINDINGS: dict[str, dict[str, bool]] = {
     "cpu": {"dab_better_than_straight_through": False, "dab_on_par_with_straight_through": False,
             "dab_better_than_identity": False, "dab_worst_hard": True, "dab_gain_25pct": False,
             "ceiling_not_worse": True, "bridge_learns": True, "bridge_topk_mostly_wrong": True, "all_learn": True},
-    "gpu": {},
+    "gpu": {"ceiling_not_worse": True, "bridge_learns": True, "bridge_topk_mostly_wrong": True},
 }
 
 

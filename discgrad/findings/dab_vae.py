@@ -18,6 +18,12 @@ PAPER_GAIN_OVER_RELAX = 0.09
 
 #: What chapter 15 states about the runs at each scale: ``findings(runs)`` must equal this
 #: (the chapter asserts it, and tests/test_committed_results.py checks results/cpu/dab_vae.json).
+#: No gpu run has been recorded, and no claim here holds by construction at the gpu config
+#: (every one is about how training went), so at gpu scale the chapter asserts the recorded
+#: cpu claims only, on the committed cpu file. ``FINDINGS["gpu"]`` holds the cpu claims the
+#: chapter states at every scale (RELAX's control variate beats REINFORCE's baseline, the
+#: bridge's error halves); the chapter checks them on the committed cpu file at every scale,
+#: gpu included. A recorded gpu run will replace them with what it shows.
 FINDINGS: dict[str, dict[str, bool]] = {
     "cpu": {"dab_beats_relax": False, "dab_gain_over_relax_at_least_9pct": False, "relax_beats_dab": True,
             "dab_on_par_with_reinforce": True, "relax_beats_reinforce": True,
@@ -25,7 +31,7 @@ FINDINGS: dict[str, dict[str, bool]] = {
             "dab_code_carries_most_kl": True, "dab_reconstruction_better_than_relax_and_gumbel_st": True,
             "bridge_error_halves": True, "bridge_error_below_0.05": False, "bridge_error_near_0.1": True,
             "all_still_improving": True},
-    "gpu": {},
+    "gpu": {"relax_beats_reinforce": True, "bridge_error_halves": True},
 }
 
 

@@ -15,13 +15,18 @@ from discgrad.experiments.summary import compare, summarize
 
 #: What chapter 12 states about the runs: ``findings(runs)`` must equal this at that
 #: scale (the chapter asserts it; tests/test_committed_results.py checks results/cpu/sorting.json).
-#: No gpu run has been recorded: at gpu scale the chapter checks only that training ran.
+#: No gpu run has been recorded, and no claim here holds by construction at the gpu config
+#: (every one is about how training went), so at gpu scale the chapter asserts the recorded
+#: cpu claims only, on the committed cpu file. ``FINDINGS["gpu"]`` holds the cpu claims the
+#: chapter states at every scale (the bridge imitates the signum and keeps its inputs small,
+#: the smooth network beats the hard ones); the chapter checks them on the committed cpu file
+#: at every scale, gpu included. A recorded gpu run will replace them with what it shows.
 FINDINGS: dict[str, dict[str, bool]] = {
     "cpu": {"dab_better_than_straight_through": False, "dab_better_than_identity": False,
             "dab_on_par_with_straight_through": True, "dab_on_par_with_identity": True,
             "dab_least_saturated": True, "dab_on_par_with_ceiling": False, "ceiling_better_than_hard": True,
             "dab_gain_77pct": False, "bridge_learns": True, "all_learn": True},
-    "gpu": {},
+    "gpu": {"bridge_learns": True, "dab_least_saturated": True, "ceiling_better_than_hard": True},
 }
 
 
