@@ -47,3 +47,11 @@ def test_adapters_work_inside_an_estimator():
     (y * g).sum().backward()
     # a min solver: -g, through P_mean's Jacobian
     torch.testing.assert_close(w.grad, -(g - g.mean((1, 2), keepdim=True)))
+
+
+def test_solver_errors_name_the_adapter_that_fixes_them():
+    with pytest.raises(ValueError, match="must be >= 0.*clamped_shortest_path"):
+        ShortestPath()(torch.full((1, 3, 3), -1.0))
+    w = torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="must be symmetric.*symmetric_tsp"):
+        TSP()(w)

@@ -65,7 +65,9 @@ class ShortestPath(Solver):
         w = check_costs(w, ndim=3)  # also refuses H = 0 or W = 0
         lowest = w.amin()
         if lowest < 0:
-            raise ValueError(f"w (vertex costs) must be >= 0, got a minimum of {lowest.item():g}")
+            raise ValueError(f"w (vertex costs) must be >= 0, got a minimum of {lowest.item():g}; a projection "
+                             "or noise can make costs negative: wrap the solver with "
+                             "discgrad.solvers.clamped_shortest_path")
         costs = w.detach()
         if costs.dtype not in (torch.float32, torch.float64):
             costs = costs.float()  # half precision would lose whole path lengths

@@ -60,7 +60,8 @@ class TSP(Solver):
         if dist.dtype not in (torch.float32, torch.float64):
             dist = dist.float()
         if not torch.allclose(dist, dist.transpose(1, 2), rtol=1e-5, atol=1e-8):
-            raise ValueError("w must be symmetric (w[b, i, j] == w[b, j, i])")
+            raise ValueError("w must be symmetric (w[b, i, j] == w[b, j, i]); noise or a learned cost can "
+                             "break the symmetry: wrap the solver with discgrad.solvers.symmetric_tsp")
         dist = (dist + dist.transpose(1, 2)) / 2
         # The widest DP level, subsets of (n - 1) // 2 cities, sets the memory per instance.
         chunk = max(1, _CHUNK_ELEMENTS // (comb(n - 1, (n - 1) // 2) * (n - 1) ** 2))
