@@ -77,7 +77,7 @@ class InformedMargin(nn.Module):
         w = check_input(w)
         costs = w if self.projection is None else self.projection(w)
         if not self.training:
-            return self.estimator.eval()(costs)
+            return self.estimator(costs)  # eval() reached the estimator too
         if not isinstance(target, torch.Tensor) or target.shape != w.shape:
             got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
             raise ValueError(f"the informed margin needs the true solution in training, of the costs' shape "

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.graph_matching import METHODS
-from discgrad.experiments.summary import Selection, mean_curves, mean_std, select_variants
+from discgrad.experiments.summary import Selection, mean_curves, select_variants
 
 from . import protocol
 
@@ -105,19 +105,13 @@ def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
     return select_variants(runs, "accuracy", higher_is_better=True)
 
 
-def variant_runs(runs: Sequence[Mapping], method: str, **knobs) -> list[Mapping]:
-    """The runs of one method with the given knob values."""
-    return [r for r in runs if r["method"] == method
-            and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
+#: The runs of one method with the given knob values.
+variant_runs = protocol.variant_runs
 
 
 def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
     """``a`` against ``b`` on the test accuracy, paired by seed."""
     return protocol.verdict(a, b, "test_accuracy", higher_is_better=True)
-
-
-def _mean(runs: Sequence[Mapping], metric: str) -> float:
-    return mean_std([r["metrics"][metric] for r in runs])[0]
 
 
 def collapsed(runs: Sequence[Mapping], drop: float = 0.2) -> bool:
@@ -135,7 +129,7 @@ def _same_curves(groups: Sequence[Sequence[Mapping]]) -> bool:
 def _all_tied(runs: Sequence[Mapping], method: str) -> bool:
     """Whether every variant of ``method`` has the same mean validation accuracy (the choice
     then falls on the first variant and says nothing)."""
-    means = {round(_mean(variant_runs(runs, method, **v), "val_accuracy"), 12) for v in METHODS[method].variants()}
+    means = {round(protocol.mean(variant_runs(runs, method, **v), "val_accuracy"), 12) for v in METHODS[method].variants()}
     return len(means) == 1
 
 
@@ -189,8 +183,8 @@ def findings(runs: Sequence[Mapping]) -> dict:
         [variant_runs(runs, "identity_noise_linear", **v) for v in METHODS["identity_noise_linear"].variants()])
     out["dab_groupwise_vs_dense"] = verdict(variant_runs(runs, "dab", bridge="groupwise", width=32),
                                             variant_runs(runs, "dab", bridge="dense", width=32))
-    out["dab_bridge_error"] = round(_mean(sel["dab"].runs, "test_bridge_error"), 2)
-    out["calls_per_step"] = {m: round(_mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
-    out["means"] = {m: round(_mean(s.runs, "test_accuracy"), 3) for m, s in sel.items()}
-    out["means"]["untrained"] = round(_mean(runs, "untrained_test_accuracy"), 3)
+    out["dab_bridge_error"] = round(protocol.mean(sel["dab"].runs, "test_bridge_error"), 2)
+    out["calls_per_step"] = {m: round(protocol.mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(protocol.mean(s.runs, "test_accuracy"), 3) for m, s in sel.items()}
+    out["means"]["untrained"] = round(protocol.mean(runs, "untrained_test_accuracy"), 3)
     return out

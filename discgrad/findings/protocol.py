@@ -9,11 +9,22 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.methods import Method
-from discgrad.experiments.summary import Difference, by_seed, mean_curves, paired_difference
+from discgrad.experiments.summary import Difference, by_seed, mean_curves, mean_std, paired_difference
 
 #: A curve has flattened when its last ``FLAT_EPOCHS`` epochs changed it by less than
 #: ``FLAT_SHARE`` of its whole change since the first epoch.
 FLAT_EPOCHS, FLAT_SHARE = 10, 0.1
+
+
+def variant_runs(runs: Sequence[Mapping], method: str, **knobs) -> list[Mapping]:
+    """The runs of one method whose variant has the given knob values (all its runs without knobs)."""
+    return [r for r in runs if r["method"] == method
+            and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
+
+
+def mean(runs: Sequence[Mapping], metric: str) -> float:
+    """The mean of a final metric over ``runs``."""
+    return mean_std([r["metrics"][metric] for r in runs])[0]
 
 
 def difference(a: Sequence[Mapping], b: Sequence[Mapping], metric: str, higher_is_better: bool) -> Difference:

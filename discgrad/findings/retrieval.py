@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.retrieval import METHODS
-from discgrad.experiments.summary import Selection, by_seed, mean_std, paired_difference, select_variants
+from discgrad.experiments.summary import Selection, by_seed, paired_difference, select_variants
 
 from . import protocol
 
@@ -80,10 +80,8 @@ def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
     return select_variants(runs, METRIC, higher_is_better=True)
 
 
-def variant_runs(runs: Sequence[Mapping], method: str, **knobs) -> list[Mapping]:
-    """The runs of one method with the given knob values."""
-    return [r for r in runs if r["method"] == method
-            and all(r["settings"]["variant"].get(n) == v for n, v in knobs.items())]
+#: The runs of one method with the given knob values.
+variant_runs = protocol.variant_runs
 
 
 def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
@@ -106,10 +104,6 @@ def against(runs: Sequence[Mapping], baseline: str) -> str:
     names = {"untrained": f"untrained_test_{METRIC}", "pixels": f"test_pixels_{METRIC}"}
     return paired_difference(by_seed(runs, f"test_{METRIC}"), by_seed(runs, names[baseline]),
                              higher_is_better=True).verdict
-
-
-def _mean(runs: Sequence[Mapping], metric: str) -> float:
-    return mean_std([r["metrics"][metric] for r in runs])[0]
 
 
 def findings(runs: Sequence[Mapping]) -> dict:
@@ -161,9 +155,9 @@ def findings(runs: Sequence[Mapping]) -> dict:
         out[name] = verdict(sel[a].runs, sel[b].runs)
     out["collapsed"] = sorted(m for m, s in sel.items() if collapses(s.runs))
     dab = sel["dab"].runs
-    out["dab_bridge"] = (round(_mean(dab, "test_bridge_error"), 2), round(_mean(dab, "test_bridge_spearman"), 2))
-    out["calls_per_step"] = {m: round(_mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
-    out["means"] = {m: round(_mean(s.runs, f"test_{METRIC}"), 3) for m, s in sel.items()}
-    out["means"]["untrained"] = round(_mean(runs, f"untrained_test_{METRIC}"), 3)
-    out["means"]["pixels"] = round(_mean(runs, f"test_pixels_{METRIC}"), 3)
+    out["dab_bridge"] = (round(protocol.mean(dab, "test_bridge_error"), 2), round(protocol.mean(dab, "test_bridge_spearman"), 2))
+    out["calls_per_step"] = {m: round(protocol.mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(protocol.mean(s.runs, f"test_{METRIC}"), 3) for m, s in sel.items()}
+    out["means"]["untrained"] = round(protocol.mean(runs, f"untrained_test_{METRIC}"), 3)
+    out["means"]["pixels"] = round(protocol.mean(runs, f"test_pixels_{METRIC}"), 3)
     return out
