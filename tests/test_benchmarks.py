@@ -119,3 +119,19 @@ def test_committed_notebook_times_have_provenance():
     names = set(bench_notebooks.NOTEBOOKS)
     assert record["entries"] and all(e["scale"] in ("smoke", "cpu", "gpu") and e["seconds"] > 0
                                      and e["notebook"] in names for e in record["entries"])
+
+
+def test_user_solver_sections_agree_with_their_baselines():
+    import user_solvers  # noqa: E402  (benchmarks/user_solvers.py; asserts equal objectives inside)
+
+    assert [r["batch"] for r in user_solvers.bench_graph_shortest_path([1, 4], 1, "cpu")] == [1, 4]
+    assert [r["batch"] for r in user_solvers.bench_knapsack([3], 1, "cpu")] == [3]
+
+
+def test_recorded_graph_shortest_path_is_ten_times_a_networkx_loop_at_256():
+    """Issue 20's bar: batched GraphShortestPath >= 10x a per-instance networkx loop at B = 256
+    on PyEPO's 5x5 grid (the script asserts both give the same path costs)."""
+    record = load_benchmark(BENCH / "user_solvers.json")
+    row = next(r for r in record["results"]["graph_shortest_path"] if r["batch"] == 256)
+    assert row["speedup"] >= 10, row
+    assert not record["provenance"]["git_dirty"]

@@ -4,6 +4,7 @@ Book: chapter 5.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -36,7 +37,7 @@ class DAB(nn.Module):
 
     Args:
         hard_fn: the exact function, ``x -> h(x)`` with the same batch size; evaluated
-            without gradient.
+            without gradient. It may return a numpy array (a numpy or scipy hard function).
         bridge: an ``nn.Module`` with ``bridge(x)`` of the shape of ``h(x)``.
         weight: the bridge loss weight ``lambda > 0``.
 
@@ -80,6 +81,8 @@ class DAB(nn.Module):
         with torch.no_grad():
             y = self.hard_fn(x.detach())
         self.solver_calls += 1
+        if isinstance(y, np.ndarray):
+            y = torch.from_numpy(y)
         if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != x.shape[0]:
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
             raise ValueError(f"hard_fn returned shape {got} for input of shape {tuple(x.shape)}")

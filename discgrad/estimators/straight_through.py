@@ -7,6 +7,12 @@ from __future__ import annotations
 import torch
 
 from discgrad.estimators._base import ArgumentTypeError, SolverLayer, check_input, check_positive, straight_through
+from discgrad.solvers.base import Solver
+
+
+def _unchanged(w: torch.Tensor) -> torch.Tensor:
+    """The surrogate ``r(w) = w`` of an element-wise hard function (gradient passed unchanged)."""
+    return w
 
 
 class StraightThrough(SolverLayer):
@@ -22,10 +28,17 @@ class StraightThrough(SolverLayer):
     ``relaxation=lambda w: torch.sigmoid(w)`` for independent bits, or ``lambda w: -w``
     for a min solver's negative identity (which is :class:`Identity`).
 
+    A plain function with no ``sense`` (``torch.round``, ``torch.sign``, a threshold) is taken
+    as an element-wise hard function, and the default surrogate is then ``r(w) = w``: the
+    gradient passes through unchanged, the straight-through estimator of Bengio et al.
+    (2013) for thresholds and rounding.
+
     Args:
-        solver: a solver with ``sense`` in ``{"min", "max"}``, returning the costs' shape.
-        relaxation: ``None`` (the softmax above) or a differentiable callable ``w -> r(w)``
-            returning the solver's output shape.
+        solver: a solver with ``sense`` in ``{"min", "max"}``, returning the costs' shape,
+            or an element-wise function with no ``sense`` (see above).
+        relaxation: ``None`` (the softmax above, or ``r(w) = w`` for a function with no
+            ``sense``) or a differentiable callable ``w -> r(w)`` returning the solver's
+            output shape.
         tau: the softmax temperature ``> 0`` (unused with a custom relaxation).
 
     Shape:
@@ -45,9 +58,17 @@ class StraightThrough(SolverLayer):
         >>> y[:, 0].sum().backward()
         >>> w.grad  # the softmax Jacobian at p = (1/2, 1/2)
         tensor([[ 0.2500, -0.2500]])
+        >>> x = torch.tensor([[0.3, 1.6]], requires_grad=True)
+        >>> StraightThrough(torch.round)(x).sum().backward()  # no sense needed: r(w) = w
+        >>> x.grad
+        tensor([[1., 1.]])
     """
 
     def __init__(self, solver, relaxation=None, tau: float = 1.0):
+        if callable(solver) and getattr(solver, "sense", None) is None:
+            # an element-wise function: the sense is never used (the surrogate is r(w) = w)
+            solver = Solver(solver, sense="max", name=getattr(solver, "__name__", type(solver).__name__))
+            relaxation = _unchanged if relaxation is None else relaxation
         super().__init__(solver)
         if relaxation is not None and not callable(relaxation):
             raise ArgumentTypeError(f"relaxation must be None or callable, got {type(relaxation).__name__}")

@@ -17,12 +17,19 @@ wrong shape, empty batch, out-of-range arguments) raises ``ValueError`` naming t
   an optimal tour.
 * ``Signum()``, max: ``(B, *)`` -> ``{-1, +1}`` entries, ``+1`` where ``w >= 0``;
   ``TernarySignum(dead_zone)`` -> ``{-1, 0, +1}``; ``Heaviside()`` -> ``1[w > 0]``.
-* ``clamped_shortest_path()`` and ``symmetric_tsp()``: ``ShortestPath`` on ``max(w, 0)``
-  and ``TSP`` on ``(w + w^T) / 2``, for noisy or projected costs outside their domains.
+* ``ShortestPath(clamp=True)`` and ``TSP(symmetrize=True)`` (also ``clamped_shortest_path()``
+  and ``symmetric_tsp()``): ``ShortestPath`` on ``max(w, 0)`` and ``TSP`` on ``(w + w^T) / 2``,
+  for noisy or projected costs outside their domains.
+* ``GraphShortestPath(edges, source, target)``, min: ``(B, E)`` edge costs on a fixed directed
+  graph -> 0/1 edge indicator of the cheapest path (``GraphShortestPath.grid(5, 5)``: PyEPO's
+  benchmark grid).
+* ``Knapsack(weights, capacity)``, max: ``(B, n)`` item values -> 0/1 selection of the most
+  valuable items that fit.
 
 Your own algorithm plugs in through :class:`Solver`: ``Solver(fn, sense)`` wraps any
-function ``fn(w) -> y`` on a batch, checks its input and output, and works with every
-estimator::
+function ``fn(w) -> y`` on a batch (or, with ``per_instance=True``, a numpy solver of one
+instance, optionally spread over worker ``processes``), checks its input and output, and
+works with every estimator; :func:`check_solver` tests its ``sense`` and shapes::
 
     >>> import torch
     >>> from discgrad.solvers import Solver
@@ -38,12 +45,15 @@ the adapters).
 """
 from .adapters import clamped_shortest_path, symmetric_tsp
 from .assignment import Assignment
-from .base import Solver, check_costs, check_sense
+from .base import Solver, check_costs, check_sense, check_solver
+from .graph_shortest_path import GraphShortestPath
+from .knapsack import Knapsack
 from .ranking import Ranking
 from .shortest_path import ShortestPath
 from .signum import Heaviside, Signum, TernarySignum
 from .topk import TopK
 from .tsp import TSP
 
-__all__ = ["Solver", "TopK", "Ranking", "ShortestPath", "Assignment", "TSP", "Signum", "TernarySignum",
-           "Heaviside", "clamped_shortest_path", "symmetric_tsp", "check_costs", "check_sense"]
+__all__ = ["Solver", "TopK", "Ranking", "ShortestPath", "Assignment", "TSP", "GraphShortestPath", "Knapsack",
+           "Signum", "TernarySignum", "Heaviside", "clamped_shortest_path", "symmetric_tsp", "check_costs",
+           "check_sense", "check_solver"]

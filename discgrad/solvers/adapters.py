@@ -8,13 +8,13 @@ costs back into the solver's domain first. Book: chapters 10 and 11.
 """
 from __future__ import annotations
 
-from .base import Solver
 from .shortest_path import ShortestPath
 from .tsp import TSP
 
 
-def clamped_shortest_path() -> Solver:
-    """:class:`ShortestPath` on ``max(w, 0)``: accepts negative vertex costs.
+def clamped_shortest_path() -> ShortestPath:
+    """:class:`ShortestPath` on ``max(w, 0)``: accepts negative vertex costs (the same as
+    ``ShortestPath(clamp=True)``).
 
     Use it when costs can dip below zero during training: a projection such as ``P_mean``
     or ``P_std``, or margin noise on small costs. A negative cell costs 0, as if it were
@@ -29,12 +29,12 @@ def clamped_shortest_path() -> Solver:
         tensor([[[1., 0.],
                  [0., 1.]]])
     """
-    solver = ShortestPath()
-    return Solver(lambda w: solver(w.clamp_min(0)), sense="min", name="ClampedShortestPath")
+    return ShortestPath(clamp=True)
 
 
-def symmetric_tsp() -> Solver:
-    """The exact :class:`TSP` on ``(w + w^T) / 2``: accepts asymmetric distance matrices.
+def symmetric_tsp() -> TSP:
+    """The exact :class:`TSP` on ``(w + w^T) / 2``: accepts asymmetric distance matrices
+    (the same as ``TSP(symmetrize=True)``).
 
     Use it when the distances of a tour are noisy per entry (margin noise, perturbations),
     so that ``w[i, j] != w[j, i]``. A tour's adjacency ``y`` is symmetric, so
@@ -53,11 +53,4 @@ def symmetric_tsp() -> Solver:
                 [0., 1., 0., 1.],
                 [1., 0., 1., 0.]])
     """
-    tsp = TSP()
-
-    def solve(w):
-        if w.dim() != 3:  # transpose(1, 2) needs it; TSP checks the rest
-            raise ValueError(f"w must have 3 dimensions (batch first), got shape {tuple(w.shape)}")
-        return tsp((w + w.transpose(1, 2)) / 2)
-
-    return Solver(solve, sense="min", name="SymmetricTSP")
+    return TSP(symmetrize=True)

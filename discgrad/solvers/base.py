@@ -13,6 +13,7 @@ import math
 import numbers
 from typing import Callable
 
+import numpy as np
 import torch
 
 SENSES = ("min", "max")
@@ -177,44 +178,73 @@ def check_costs(w, name: str = "w", ndim: int | None = None) -> torch.Tensor:
 
 
 class Solver:
-    """Wrap any function ``f(w) -> y`` on a batch as a solver with a ``sense``.
+    """Wrap your own algorithm as a solver with a ``sense``: every estimator then takes it.
 
-    Use this to plug your own combinatorial algorithm into every estimator of the book:
-    ``f`` must map a batch of costs ``(B, *shape)`` to a batch of solutions with the same
-    batch size, and return argmin (``sense="min"``) or argmax (``sense="max"``) of the
-    linear objective ``<w, y>``. The output is validated (finite, same batch size) and
-    converted to ``w``'s device and floating dtype.
+    Two modes:
+
+    * batch (default): ``fn`` maps the batch of costs ``(B, *shape)``, a detached tensor, to a
+      batch of solutions, for a solver written in torch;
+    * ``per_instance=True``: ``fn`` solves one instance at a time and gets its costs as a
+      float64 numpy array of shape ``shape``, for a numpy, scipy or Python solver (an
+      ``optModel`` of PyEPO, a MIP call). ``processes > 1`` spreads the batch over that many
+      worker processes (``fn`` must then be picklable: a module-level function, not a lambda).
+
+    ``fn`` returns argmin (``sense="min"``) or argmax (``sense="max"``) of the linear
+    objective ``<w, y>``. It may return a tensor, a numpy array, a list of per-instance
+    solutions, or PyEPO's ``(solution, objective)`` pair (per instance, or a batch of
+    solutions with a ``(B,)`` vector of objectives); the objective is dropped. The output is
+    validated (finite, same batch size) and converted to ``w``'s device and floating dtype.
+    The costs handed to ``fn`` are detached: a solver is not differentiable, the estimators
+    define its gradient. :func:`check_solver` tests that ``sense`` and the shapes are right.
 
     Args:
         fn: the function to wrap.
         sense: ``"min"`` or ``"max"``.
-        name: an optional name used in ``repr``.
+        name: an optional name used in ``repr`` and in error messages.
+        per_instance: call ``fn`` once per instance, on a numpy array (see above).
+        processes: worker processes for ``per_instance`` (default 1: no workers).
 
     Example:
-        >>> import torch
+        >>> import numpy as np, torch
         >>> from discgrad.solvers import Solver
         >>> argmin = Solver(lambda w: torch.nn.functional.one_hot(w.argmin(-1), w.shape[-1]),
         ...                 sense="min")
         >>> argmin(torch.tensor([[3.0, 1.0, 2.0]]))
         tensor([[0., 1., 0.]])
+        >>> def best_item(costs):  # one instance, numpy in, (solution, objective) out
+        ...     y = np.eye(len(costs))[np.argmax(costs)]
+        ...     return y, float(costs @ y)
+        >>> Solver(best_item, sense="max", per_instance=True)(torch.tensor([[3.0, 1.0], [0.0, 2.0]]))
+        tensor([[1., 0.],
+                [0., 1.]])
+
+    Book: chapter 1 (the solver contract).
     """
 
     sense: str = "min"
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], sense: str, name: str | None = None):
+    def __init__(self, fn: Callable, sense: str, name: str | None = None, per_instance: bool = False,
+                 processes: int = 1):
         if not callable(fn):
             raise ArgumentTypeError(f"fn must be callable, got {type(fn).__name__}")
         if name is not None and not isinstance(name, str):
             raise ArgumentTypeError(f"name must be None or a str, got {type(name).__name__}")
+        if not isinstance(per_instance, bool):
+            raise ArgumentTypeError(f"per_instance must be True or False, got {per_instance!r}")
         self.fn = fn
         self.sense = check_sense(sense)
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.per_instance = per_instance
+        self.processes = check_count(processes, "processes")
+        if self.processes > 1 and not per_instance:
+            raise ValueError("processes > 1 needs per_instance=True (a batch solver gets the whole batch at once)")
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
-        w = check_costs(w)
-        y = self.fn(w)
-        if not isinstance(y, torch.Tensor):
-            y = torch.as_tensor(y)
+        w = check_costs(w).detach()
+        if self.per_instance:
+            y = _stack(self._solve_each(w), self.name)
+        else:
+            y = _solutions(self.fn(w), w.shape[0], self.name)
         if y.dim() == 0 or y.shape[0] != w.shape[0]:
             raise ValueError(
                 f"solver {self.name} returned shape {tuple(y.shape)} for a batch of {w.shape[0]}"
@@ -224,5 +254,112 @@ class Solver:
             raise ValueError(f"solver {self.name} returned NaN or inf values")
         return y
 
+    def _solve_each(self, w: torch.Tensor) -> list:
+        instances = list(w.cpu().double().numpy())
+        if self.processes == 1:
+            return [self.fn(c) for c in instances]
+        import multiprocessing
+
+        with multiprocessing.get_context().Pool(min(self.processes, len(instances))) as pool:
+            return pool.map(self.fn, instances)
+
     def __repr__(self) -> str:
-        return f"Solver({self.name}, sense={self.sense!r})"
+        mode = ", per_instance=True" if self.per_instance else ""
+        mode += f", processes={self.processes}" if self.processes > 1 else ""
+        return f"Solver({self.name}, sense={self.sense!r}{mode})"
+
+
+def _drop_objective(out, batch: int | None):
+    """``out`` without PyEPO's objective: ``(solution, objective)`` -> ``solution``.
+
+    Per instance (``batch=None``) a pair whose second entry is a number is such a return; for a
+    batch, a pair whose second entry is a ``(batch,)`` vector and whose first has more than one
+    dimension (a list of ``batch`` solutions never looks like that unless ``batch == 2`` and
+    the solutions are scalars).
+    """
+    if isinstance(out, tuple) and len(out) == 2:
+        sol, obj = out
+        obj_arr = np.asarray(obj.detach().cpu() if isinstance(obj, torch.Tensor) else obj)
+        if batch is None and obj_arr.ndim == 0 and obj_arr.dtype.kind in "fiub":
+            return sol
+        if batch is not None and obj_arr.shape == (batch,) and np.ndim(sol) >= 2:
+            return sol
+    return out
+
+
+def _as_tensor(y, name: str) -> torch.Tensor:
+    if isinstance(y, torch.Tensor):
+        return y
+    try:
+        return torch.as_tensor(np.asarray(y))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"solver {name} returned {type(y).__name__}, which is not an array of numbers: {err}") from None
+
+
+def _solutions(out, batch: int, name: str) -> torch.Tensor:
+    """A batch solver's return as one tensor (a list of per-instance solutions is stacked)."""
+    out = _drop_objective(out, batch)
+    if isinstance(out, (list, tuple)):
+        return _stack(out, name)
+    return _as_tensor(out, name)
+
+
+def _stack(solutions, name: str) -> torch.Tensor:
+    """Per-instance solutions (tensors, arrays or ``(solution, objective)`` pairs) as one batch."""
+    parts = [_as_tensor(_drop_objective(s, None), name) for s in solutions]
+    shapes = {tuple(p.shape) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"solver {name} returned solutions of different shapes {sorted(shapes)}")
+    return torch.stack(parts)
+
+
+def check_solver(solver, w: torch.Tensor, trials: int = 8, atol: float = 1e-6) -> None:
+    """Check that a solver returns the costs' shape and optimises in its declared ``sense``.
+
+    For every instance ``i`` of ``w`` and ``trials - 1`` random rescalings and perturbations of
+    it, the solver's answer ``y_j`` to each cost vector ``c_j`` must be at least as good for
+    ``c_j`` as any other answer ``y_k`` it gave: ``<c_j, y_j> <= <c_j, y_k>`` for
+    ``sense="min"`` (``>=`` for ``"max"``), up to ``atol`` times the objective's scale. A
+    solver wrapped with the wrong ``sense`` fails this at once (its answers are the *worst*
+    ones); an estimator would otherwise train it, silently, towards the wrong solutions.
+
+    Raises:
+        ValueError: naming the first failure (shape, batch size, or an instance on which
+            another answer beats the solver's own).
+
+    Example:
+        >>> import torch
+        >>> from discgrad.solvers import Solver, TopK
+        >>> check_solver(TopK(2), torch.randn(4, 6))  # passes: returns None
+        >>> wrong = Solver(lambda w: TopK(2)(w), sense="min")  # top-k is a *max* solver
+        >>> check_solver(wrong, torch.randn(4, 6))
+        Traceback (most recent call last):
+        ...
+        ValueError: solver has sense 'min' but on instance 0 another of its own answers has a better objective (...); is its sense 'max'?
+
+    Book: chapter 1 (the solver contract).
+    """
+    w = check_costs(w)
+    trials = check_count(trials, "trials", low=2)
+    sense = check_sense(getattr(solver, "sense", None))
+    generator = torch.Generator().manual_seed(0)
+    for i in range(w.shape[0]):
+        c0 = w[i].detach().cpu().double()
+        scale = float(c0.abs().mean()) or 1.0
+        noise = torch.randn((trials - 1, *c0.shape), generator=generator, dtype=torch.float64) * scale
+        costs = torch.cat([c0[None], c0[None] + noise]).to(dtype=w.dtype, device=w.device)
+        y = solver(costs)
+        if not isinstance(y, torch.Tensor) or y.shape != costs.shape:
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise ValueError(f"solver returned shape {got} for costs of shape {tuple(costs.shape)}; "
+                             "the estimators need a solution of the same shape as the costs")
+        c, y = costs.reshape(trials, -1).double().cpu(), y.reshape(trials, -1).double().cpu()
+        obj = c @ y.T  # obj[j, k] = <c_j, y_k>
+        own = obj.diagonal()[:, None]
+        better = obj < own if sense == "min" else obj > own
+        tol = atol * max(float(obj.abs().max()), 1.0)
+        gap = (own - obj) if sense == "min" else (obj - own)
+        if bool((better & (gap > tol)).any()):
+            other = "max" if sense == "min" else "min"
+            raise ValueError(f"solver has sense {sense!r} but on instance {i} another of its own answers has a "
+                             f"better objective (by up to {float(gap.max()):.3g}); is its sense {other!r}?")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Solver, check_costs, check_count
+from .base import ArgumentTypeError, Solver, check_costs, check_count
 
 # The fixed neighbour order (row, column offsets) that breaks the last ties in the trace-back.
 NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -35,6 +35,9 @@ class ShortestPath(Solver):
         check_every: test for convergence every this many iterations. A test synchronises
             with a GPU, and costs next to nothing on the CPU. Default: ``None``, which means
             4 on a GPU and 1 on the CPU.
+        clamp: accept negative costs and solve on ``max(w, 0)`` (a negative cell costs
+            nothing). Training makes costs negative when a projection (``P_mean``,
+            ``P_std``) or margin noise acts on them; without ``clamp`` such costs raise.
 
     Example:
         >>> import torch
@@ -52,23 +55,27 @@ class ShortestPath(Solver):
 
     sense = "min"
 
-    def __init__(self, check_every: int | None = None):
+    def __init__(self, check_every: int | None = None, *, clamp: bool = False):
+        if not isinstance(clamp, bool):
+            raise ArgumentTypeError(f"clamp must be True or False, got {clamp!r}")
+        self.clamp = clamp
         if check_every is not None:
             try:
                 check_every = check_count(check_every, "check_every")
             except ValueError as err:  # also the type error, which is a ValueError too
                 raise type(err)(f"check_every must be None or an integer >= 1, got {check_every!r}") from None
         self.check_every = check_every
-        self.name = "ShortestPath"
+        self.name = "ShortestPath(clamp=True)" if clamp else "ShortestPath"
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
         w = check_costs(w, ndim=3)  # also refuses H = 0 or W = 0
-        lowest = w.amin()
-        if lowest < 0:
-            raise ValueError(f"w (vertex costs) must be >= 0, got a minimum of {lowest.item():g}; a projection "
-                             "or noise can make costs negative: wrap the solver with "
-                             "discgrad.solvers.clamped_shortest_path")
         costs = w.detach()
+        if self.clamp:
+            costs = costs.clamp_min(0)
+        elif (lowest := costs.amin()) < 0:
+            raise ValueError(f"w (vertex costs) must be >= 0, got a minimum of {lowest.item():g}; a projection "
+                             "or noise can make costs negative: use ShortestPath(clamp=True) (or "
+                             "discgrad.solvers.clamped_shortest_path()), which solves on max(w, 0)")
         if costs.dtype not in (torch.float32, torch.float64):
             costs = costs.float()  # half precision would lose whole path lengths
         check_every = self.check_every or (1 if costs.device.type == "cpu" else 4)
@@ -78,7 +85,9 @@ class ShortestPath(Solver):
         return _trace_back(dist, settled, check_every).to(w.dtype)
 
     def __repr__(self) -> str:
-        return "ShortestPath()" if self.check_every is None else f"ShortestPath(check_every={self.check_every})"
+        args = (["clamp=True"] if self.clamp else []) + (
+            [] if self.check_every is None else [f"check_every={self.check_every}"])
+        return f"ShortestPath({', '.join(args)})"
 
 
 def _relax(costs: torch.Tensor, check_every: int) -> tuple[torch.Tensor, torch.Tensor]:

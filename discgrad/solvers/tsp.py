@@ -5,7 +5,7 @@ from math import comb
 
 import torch
 
-from .base import Solver, check_costs
+from .base import ArgumentTypeError, Solver, check_costs
 
 MAX_CITIES = 12
 # Elements of the largest intermediate tensor per chunk of the batch (about 32 MB in float64).
@@ -27,8 +27,14 @@ class TSP(Solver):
     last city among equal tours.
 
     Shape: ``w`` is ``(B, n, n)``, symmetric (up to rounding: ``rtol=1e-5, atol=1e-8``;
-    it is symmetrised); the output is the ``(B, n, n)`` symmetric 0/1 adjacency of an
+    it is symmetrised), or any square matrix with ``symmetrize=True``; the output is the ``(B, n, n)`` symmetric 0/1 adjacency of an
     optimal tour (every city has degree 2) on ``w``'s device with ``w``'s floating dtype.
+
+    Args:
+        symmetrize: accept asymmetric distances and solve on ``(w + w^T) / 2``. A tour's
+            adjacency ``y`` is symmetric, so ``<w, y> = <(w + w^T) / 2, y>``: every tour keeps
+            its cost, and so does the optimum. Noise drawn per entry (a margin, a
+            perturbation) makes ``w`` asymmetric; without ``symmetrize`` that raises.
 
     Example:
         >>> import torch
@@ -46,8 +52,11 @@ class TSP(Solver):
 
     sense = "min"
 
-    def __init__(self):
-        self.name = "TSP"
+    def __init__(self, symmetrize: bool = False):
+        if not isinstance(symmetrize, bool):
+            raise ArgumentTypeError(f"symmetrize must be True or False, got {symmetrize!r}")
+        self.symmetrize = symmetrize
+        self.name = "TSP(symmetrize=True)" if symmetrize else "TSP"
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
         w = check_costs(w, ndim=3)
@@ -59,9 +68,10 @@ class TSP(Solver):
         dist = w.detach()
         if dist.dtype not in (torch.float32, torch.float64):
             dist = dist.float()
-        if not torch.allclose(dist, dist.transpose(1, 2), rtol=1e-5, atol=1e-8):
+        if not self.symmetrize and not torch.allclose(dist, dist.transpose(1, 2), rtol=1e-5, atol=1e-8):
             raise ValueError("w must be symmetric (w[b, i, j] == w[b, j, i]); noise or a learned cost can "
-                             "break the symmetry: wrap the solver with discgrad.solvers.symmetric_tsp")
+                             "break the symmetry: use TSP(symmetrize=True) (or discgrad.solvers.symmetric_tsp()), "
+                             "which solves on (w + w^T) / 2")
         dist = (dist + dist.transpose(1, 2)) / 2
         # The widest DP level, subsets of (n - 1) // 2 cities, sets the memory per instance.
         chunk = max(1, _CHUNK_ELEMENTS // (comb(n - 1, (n - 1) // 2) * (n - 1) ** 2))
@@ -69,7 +79,7 @@ class TSP(Solver):
         return torch.cat(tours).to(w.dtype)
 
     def __repr__(self) -> str:
-        return "TSP()"
+        return "TSP(symmetrize=True)" if self.symmetrize else "TSP()"
 
 
 def _held_karp(dist: torch.Tensor) -> torch.Tensor:
