@@ -11,7 +11,7 @@ import importlib
 # so ``import discgrad.solvers`` loads neither matplotlib nor the estimators.
 # ``_MODULES`` are the submodules that ``import discgrad`` used to load eagerly.
 _MODULES = ("solvers", "projections", "noise", "losses", "estimators", "plot", "results", "scale",
-            "source", "train")
+            "source", "train", "predict_then_optimize")
 _NAMES = {
     **{name: ".estimators" for name in ("DAB", "IMLE", "Blackbox", "FenchelYoungLoss", "GumbelSoftmax",
                                         "Identity", "InformedMargin", "Perturbed", "RELAX",

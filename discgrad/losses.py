@@ -14,7 +14,24 @@ import torch
 
 from discgrad.solvers.base import ArgumentTypeError, check_finite, check_tensor
 
-__all__ = ["hamming_loss"]
+__all__ = ["hamming_loss", "reduce_batch"]
+
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_batch(per_instance: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``per_instance`` losses ``(B,)`` averaged (``"mean"``), summed (``"sum"``) or kept (``"none"``).
+
+    Example:
+        >>> reduce_batch(torch.tensor([1.0, 3.0]), "sum"), reduce_batch(torch.tensor([1.0, 3.0]), "none")
+        (tensor(4.), tensor([1., 3.]))
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if reduction == "mean":
+        return per_instance.mean()
+    return per_instance.sum() if reduction == "sum" else per_instance
 
 
 def _pair(y_pred, y_true, pred: str = "y_pred", true: str = "y_true", ndim: int | None = None,
@@ -37,7 +54,7 @@ def _pair(y_pred, y_true, pred: str = "y_pred", true: str = "y_true", ndim: int 
     check_finite(y_true, true)
 
 
-def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Normalised Hamming distance between 0/1 indicators, averaged over the batch.
 
     .. math:: \\ell(y, t) = \\frac{1}{n} \\sum_i \\big( y_i (1 - t_i) + (1 - y_i) t_i \\big)
@@ -49,6 +66,7 @@ def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     Args:
         y_pred: predicted indicators, shape ``(B, *shape)``.
         y_true: target indicators, the same shape.
+        reduction: ``"mean"`` over the batch (default), ``"sum"``, or ``"none"`` (shape ``(B,)``).
 
     Returns:
         a scalar: the mean over the batch of the per-instance normalised distance.
@@ -60,13 +78,13 @@ def hamming_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     _pair(y_pred, y_true)
     y_true = y_true.to(y_pred.dtype)
     per_entry = y_pred * (1 - y_true) + (1 - y_pred) * y_true
-    return per_entry.flatten(1).mean(dim=1).mean()
+    return reduce_batch(per_entry.flatten(1).mean(dim=1), reduction)
 
 
 __all__ += ["absolute_loss"]
 
 
-def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """The mean absolute difference per instance, averaged over the batch.
 
     .. math:: \\ell(y, t) = \\frac{1}{n} \\sum_i |y_i - t_i|, \\qquad
@@ -81,6 +99,7 @@ def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     Args:
         y_pred: predictions, shape ``(B, *shape)``.
         y_true: targets, the same shape.
+        reduction: ``"mean"`` over the batch (default), ``"sum"``, or ``"none"`` (shape ``(B,)``).
 
     Returns:
         a scalar: the mean over the batch of the per-instance mean absolute difference.
@@ -92,7 +111,7 @@ def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         (tensor(0.5000, grad_fn=<MeanBackward0>), tensor([[ 0.0000, -0.2500,  0.2500,  0.0000]]))
     """
     _pair(y_pred, y_true)
-    return (y_pred - y_true.to(y_pred.dtype)).abs().flatten(1).mean(dim=1).mean()
+    return reduce_batch((y_pred - y_true.to(y_pred.dtype)).abs().flatten(1).mean(dim=1), reduction)
 
 
 # --- N-ELBO pieces of a discrete VAE (chapter 6) --------------------------------------------
@@ -100,7 +119,7 @@ def absolute_loss(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
 __all__ += ["bernoulli_reconstruction", "kl_softmax_uniform"]
 
 
-def bernoulli_reconstruction(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def bernoulli_reconstruction(logits: torch.Tensor, x: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """Negative log-likelihood of 0/1 data under independent Bernoullis, per instance.
 
     .. math:: -\\log p(x \\mid z) = \\sum_j \\mathrm{BCE}\\big(\\sigma(\\ell_j), x_j\\big)
@@ -113,6 +132,8 @@ def bernoulli_reconstruction(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
         logits: the decoder's logits ``(B, *shape)``.
         x: the data, 0/1 (or in ``[0, 1]``), the same shape.
 
+        reduction: ``"none"`` (default: shape ``(B,)``), ``"mean"`` or ``"sum"`` over the batch.
+
     Returns:
         a tensor ``(B,)``: the sum over each instance's entries (average it over the batch).
 
@@ -122,10 +143,10 @@ def bernoulli_reconstruction(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     """
     _pair(logits, x, "logits", "x")
     per_entry = torch.nn.functional.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
-    return per_entry.flatten(1).sum(dim=1)
+    return reduce_batch(per_entry.flatten(1).sum(dim=1), reduction)
 
 
-def kl_softmax_uniform(logits: torch.Tensor) -> torch.Tensor:
+def kl_softmax_uniform(logits: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """KL divergence of ``softmax(logits)`` to the uniform distribution, summed over groups.
 
     .. math:: \\mathrm{KL}(q \\,\\|\\, u) = \\sum_{m=1}^{M} \\sum_{i=1}^{N} q_{mi} \\log(N q_{mi}),
@@ -138,6 +159,7 @@ def kl_softmax_uniform(logits: torch.Tensor) -> torch.Tensor:
     Args:
         logits: ``(B, M, N)`` (``M`` groups of ``N`` categories) or ``(B, N)`` (one group);
             more leading group dimensions are summed over too.
+        reduction: ``"none"`` (default: shape ``(B,)``), ``"mean"`` or ``"sum"`` over the batch.
 
     Returns:
         a tensor ``(B,)``, ``>= 0``, zero exactly when every group is uniform.
@@ -157,7 +179,7 @@ def kl_softmax_uniform(logits: torch.Tensor) -> torch.Tensor:
     log_q = torch.log_softmax(logits, dim=-1)
     n = logits.shape[-1]
     per_group = (log_q.exp() * (log_q + math.log(n))).sum(dim=-1)  # (B, ...)
-    return per_group.reshape(len(per_group), -1).sum(dim=1)
+    return reduce_batch(per_group.reshape(len(per_group), -1).sum(dim=1), reduction)
 
 
 # --- the recall loss of rank-based retrieval (chapter 9) ------------------------------------
@@ -165,7 +187,7 @@ def kl_softmax_uniform(logits: torch.Tensor) -> torch.Tensor:
 __all__ += ["recall_loss"]
 
 
-def recall_loss(ranks: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+def recall_loss(ranks: torch.Tensor, positive: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """The "loglog" recall loss of Rolinek et al. (2020) on the ranks of a query's items.
 
     For a query with items ranked ``r`` (rank 1 the most similar) and positives ``P``, a
@@ -185,6 +207,7 @@ def recall_loss(ranks: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
         ranks: ranks ``1..n`` of each query's items, ``(Q, n)`` (from
             :class:`~discgrad.solvers.Ranking`, through an estimator).
         positive: 0/1 indicators of the positives, ``(Q, n)``.
+        reduction: ``"none"`` (default: shape ``(Q,)``), ``"mean"`` or ``"sum"`` over the queries.
 
     Returns:
         a tensor ``(Q,)``: the loss of each query (0 for a query without positives).
@@ -203,4 +226,4 @@ def recall_loss(ranks: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
         r_plus = ((ranks[:, None, :] <= ranks[:, :, None]) * positive[:, None, :]).sum(-1)
     above = (ranks - r_plus).clamp_min(0)
     per_item = torch.log1p(torch.log1p(above)) * positive
-    return per_item.sum(1) / positive.sum(1).clamp_min(1)
+    return reduce_batch(per_item.sum(1) / positive.sum(1).clamp_min(1), reduction)

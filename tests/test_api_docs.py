@@ -10,12 +10,13 @@ import discgrad.bridges
 import discgrad.chapter
 import discgrad.losses
 import discgrad.noise
+import discgrad.predict_then_optimize
 import discgrad.projections
 import discgrad.solvers
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = [discgrad, discgrad.solvers, discgrad.bridges, discgrad.projections, discgrad.noise, discgrad.losses,
-           discgrad.chapter]
+           discgrad.chapter, discgrad.predict_then_optimize]
 
 
 def _public():
