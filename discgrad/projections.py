@@ -17,6 +17,13 @@ Every projection acts per instance: over all non-batch dimensions of ``w`` of sh
 floating tensor with finite values and no empty dimension; anything else raises
 ``ValueError`` (``TypeError`` for a wrong type) naming the argument.
 
+Per instance, not per slice: ``TopK(k, dim=1)`` on ``(B, n, m)`` costs solves ``m`` separate
+selections, and each is invariant to its own shift, but ``P_mean`` removes only the mean of
+the whole instance. For such a solver pass a callable that projects per slice, e.g.
+``Identity(TopK(k, dim=1), projection=lambda w: w - w.mean(dim=1, keepdim=True))``
+(``tests/test_projections.py`` checks that it removes every slice's shift and ``P_mean``
+does not).
+
 The eps floor: ``P_norm`` and ``P_std`` divide by ``max(||w||, eps)`` with ``eps = EPS =
 1e-4`` by default. An instance whose (centred) norm is below ``eps`` is (near-)constant:
 a dead ReLU layer, a bias-only output. Dividing it by its own tiny norm would blow up

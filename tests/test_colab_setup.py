@@ -65,3 +65,12 @@ def test_setup_cells_install_discgrad_in_a_fresh_environment(tmp_path):
         out = _run([str(python), "-c", runner], cwd=tmp_path, env=env)
         assert "scale=" in out and "device=" in out, f"{path.name}: the setup cell printed {out!r}"
         assert f"FROM {site}" in out, f"{path.name}: discgrad was not installed into the fresh environment"
+
+
+def test_readme_pins_the_release_the_setup_cells_install():
+    """The README's install line takes the same release as every chapter's setup cell, after the CPU torch."""
+    readme = (ROOT / "README.md").read_text()
+    tag = f"v{discgrad.__version__}"
+    assert f'pip install "discgrad @ git+https://github.com/discgrad/discgrad@{tag}"' in readme
+    assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+    assert all(f"discgrad@{tag}" in _setup_cell(p) for p in NOTEBOOKS)

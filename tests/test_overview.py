@@ -148,3 +148,14 @@ def test_a_protocol_row_chooses_on_validation_and_compares_paired(tmp_path):
 def test_a_row_without_the_protocol_still_says_it_chose_on_test():
     cells = task_cells(next(t for t in TASKS if t.experiment == "warcraft"), "cpu")
     assert {c.chosen_on for c in cells.values()} == {"test"}
+
+
+def test_command_line_prints_the_table(capsys):
+    from discgrad.findings import overview as module
+
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0 and "chapter 17" in capsys.readouterr().out
+    table = module.main([])
+    out = capsys.readouterr().out
+    assert all(task.label in out for task in module.TASKS) and set(table) == {t.label for t in module.TASKS}

@@ -115,3 +115,21 @@ def test_eps_floor_changes_nothing_above_it():
     w = torch.tensor([[3e-5, 4e-5]])   # norm 5e-5 < eps: divided by eps
     assert torch.allclose(P_norm(w), w / EPS) and EPS == 1e-4
     assert torch.allclose(P_norm(w, eps=1e-6), w / 5e-5)
+
+
+def test_projections_act_per_instance_and_a_callable_projects_per_slice():
+    """The module docstring's note: P_mean centres the whole instance, not each slice of TopK(k, dim=1)."""
+    from discgrad import Identity
+    from discgrad.projections import P_mean
+    from discgrad.solvers import TopK
+
+    w = torch.randn(2, 5, 3)
+    shift = torch.tensor([0.0, 10.0, -4.0])  # one shift per slice (column)
+    assert not torch.allclose(P_mean(w + shift), P_mean(w), atol=1e-5)
+    per_slice = lambda c: c - c.mean(dim=1, keepdim=True)  # noqa: E731
+    assert torch.allclose(per_slice(w + shift), per_slice(w), atol=1e-5)
+    assert torch.equal(TopK(2, dim=1)(w + shift), TopK(2, dim=1)(w))  # the solver's own invariance
+    x = (w + shift).requires_grad_(True)
+    y = Identity(TopK(2, dim=1), projection=per_slice)(x)
+    (y * torch.randn_like(y)).sum().backward()
+    assert torch.allclose(x.grad.sum(dim=1), torch.zeros(2, 3), atol=1e-6)  # no gradient along any slice's shift

@@ -465,3 +465,29 @@ FINDINGS = {
             "Warcraft-like shortest path, 12x12": "better"},
     },
 }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Cell]]:
+    """``python -m discgrad.findings.overview [--scale cpu] [--root DIR]``: print chapter 17's
+    table, from the recorded results (or a results folder of your own), as plain text."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m discgrad.findings.overview",
+        description="Print chapter 17's table of every method on every task, read from the recorded runs "
+                    "(each cell: the method chosen on validation, its test metric mean +- std over seeds, "
+                    "and how many variants it was chosen from).")
+    parser.add_argument("--scale", default="cpu", choices=("smoke", "cpu", "gpu"), help="the results' scale (default cpu)")
+    parser.add_argument("--root", default=None, help="a results folder of your own (default: the recorded results)")
+    args = parser.parse_args(argv)
+    table = overview(TASKS, args.scale, args.root)
+    for task in TASKS:
+        print(f"{task.label} ({task.metric}, {'lower' if task.lower_is_better else 'higher'} is better)")
+        for column, cell in table[task.label].items():
+            print(f"  {column:28s} {_fmt(cell.mean)} +- {_fmt(cell.std)}  {cell.name}, "
+                  f"{cell.n_variants} variant(s), chosen on {cell.chosen_on}, {cell.seeds} seeds")
+    return table
+
+
+if __name__ == "__main__":
+    main()
