@@ -264,3 +264,66 @@ def test_straight_through_and_dab_take_plain_and_numpy_functions():
     layer = DAB(lambda t: np.sign(t.numpy()), bridge_of_kind("elementwise", 4, 8))
     y = layer(x)
     assert torch.equal(y, torch.sign(x.detach())) and y.dtype == x.dtype
+
+
+# --- per-instance context through every estimator -------------------------------------------
+
+
+def _capacity_topk(costs, capacity):
+    """Top-``capacity`` of each row, with a per-instance capacity (a torch batch solver)."""
+    order = costs.argsort(dim=1, descending=True)
+    ranks = order.argsort(dim=1)
+    return (ranks < capacity[:, None]).to(costs.dtype)
+
+
+class _Spy:
+    """A max solver that records the capacities it was called with."""
+
+    sense = "max"
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, w, capacity):
+        self.calls.append(capacity.clone())
+        return _capacity_topk(w, capacity)
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: Identity(s, projection="norm", noise=0.1),
+    lambda s: Blackbox(s, lam=1.0),
+    lambda s: Perturbed(s, sigma=0.5, n_samples=3),
+    lambda s: IMLE(s, lam=1.0, noise="gumbel"),
+    lambda s: StraightThrough(s, relaxation=torch.sigmoid),
+    lambda s: DAB(s, bridge_of_kind("dense", 6, 8)),
+])
+def test_context_reaches_the_solver_in_every_call(make):
+    spy = _Spy()
+    capacity = torch.tensor([1, 2, 3, 4])
+    w = torch.randn(4, 6, requires_grad=True)
+    layer = make(spy)
+    y = layer(w, capacity=capacity)
+    (y * torch.randn_like(y)).sum().backward()
+    assert spy.calls and torch.isfinite(w.grad).all()
+    for call in spy.calls:  # stacked noisy copies get the capacities repeated
+        assert torch.equal(call, capacity.repeat(len(call) // 4))
+    layer.eval()
+    with torch.no_grad():
+        assert torch.equal(layer(w, capacity=capacity).sum(1), capacity.float())
+
+
+def test_context_reaches_fenchel_young_and_a_per_instance_numpy_solver():
+    spy = _Spy()
+    capacity = torch.tensor([2, 1])
+    w = torch.randn(2, 5, requires_grad=True)
+    FenchelYoungLoss(spy, sigma=0.5, n_samples=4)(w, _capacity_topk(w.detach(), capacity), capacity=capacity).backward()
+    assert [len(c) for c in spy.calls] == [8] and torch.isfinite(w.grad).all()
+
+    def one(costs, capacity):  # numpy, one instance: capacity arrives as that instance's entry
+        y = np.zeros_like(costs)
+        y[np.argsort(-costs)[: int(capacity)]] = 1.0
+        return y
+
+    solver = Solver(one, sense="max", per_instance=True)
+    y = Identity(solver)(w, capacity=capacity)
+    assert torch.equal(y.sum(1), capacity.float())

@@ -4,6 +4,11 @@ Sign convention: ``sign = +1`` for a max solver, ``-1`` for a min solver (a min 
 ``w`` is a max solver on ``-w``). ``layer.solver_calls`` counts solver invocations, a call
 on ``n`` stacked copies of the batch counting ``n``.
 
+Per-instance context: the solver-based layers (Identity, InformedMargin, Blackbox, Perturbed,
+FenchelYoungLoss, IMLE, StraightThrough, DAB) pass keyword arguments of a call to the solver
+each time they solve, ``layer(w, capacity=c)`` -> ``solver(costs, capacity=c)``; a tensor
+whose first dimension is the batch's is repeated to match where noisy copies are stacked.
+
 Book: chapter 2 (the baseline zoo), chapter 3 (Identity), chapter 5 (DAB), chapter 15 (RELAX).
 """
 from discgrad.estimators.blackbox import Blackbox

@@ -70,6 +70,12 @@ class SolverLayer(nn.Module):
     counts 1, and one call on ``n`` stacked copies ``(n * B, *shape)`` counts ``n``, so the
     number compares the cost of estimators independently of how they batch. Reset it by
     assigning 0.
+
+    Per-instance data the solver needs besides the costs (a capacity, a graph, a source)
+    passes through every estimator: ``layer(w, capacity=c)`` calls ``solver(costs,
+    capacity=c)`` each time the estimator solves. A tensor whose first dimension is the
+    batch's ``B`` is per instance: where an estimator stacks ``n`` noisy copies of the batch
+    into one call, it is repeated ``n`` times to match; anything else is passed as it is.
     """
 
     def __init__(self, solver, generator: torch.Generator | None = None):
@@ -79,10 +85,13 @@ class SolverLayer(nn.Module):
         self.generator = check_generator(generator)
         self.solver_calls = 0
         self.last_noise: torch.Tensor | None = None
+        self.context: dict = {}
 
-    def _solve(self, w: torch.Tensor, copies: int = 1) -> torch.Tensor:
-        """Call the solver on (detached) ``w``, check the shape, follow ``w``'s dtype."""
-        y = self.solver(w.detach())
+    def _solve(self, w: torch.Tensor, copies: int = 1, context: dict | None = None) -> torch.Tensor:
+        """Call the solver on (detached) ``w`` with the forward call's context (or ``context``),
+        check the shape, follow ``w``'s dtype."""
+        context = self.context if context is None else context
+        y = self.solver(w.detach(), **tile_context(context, copies, w.shape[0])) if context else self.solver(w.detach())
         if not isinstance(y, torch.Tensor) or y.shape != w.shape:
             got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
             raise ValueError(
@@ -94,6 +103,22 @@ class SolverLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"sense={'max' if self.sign > 0 else 'min'!r}"
+
+
+def tile_context(context: dict, copies: int, rows: int) -> dict:
+    """``context`` for a solver call on ``copies`` stacked copies of a batch (``rows`` rows in
+    all): every tensor whose first dimension is the batch's, ``rows // copies``, is repeated
+    ``copies`` times along it; anything else is passed as it is.
+
+    Example:
+        >>> tile_context({"capacity": torch.tensor([3, 5]), "graph": "g"}, copies=2, rows=4)
+        {'capacity': tensor([3, 5, 3, 5]), 'graph': 'g'}
+    """
+    if copies == 1:
+        return context
+    batch = rows // copies
+    return {k: v.repeat(copies, *([1] * (v.dim() - 1))) if isinstance(v, torch.Tensor) and v.dim() >= 1
+            and v.shape[0] == batch else v for k, v in context.items()}
 
 
 class _ReplaceValue(torch.autograd.Function):

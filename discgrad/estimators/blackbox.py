@@ -15,7 +15,7 @@ class _Interpolate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, costs, layer):
         y = layer._solve(costs)
-        ctx.layer = layer
+        ctx.layer, ctx.context = layer, layer.context
         ctx.save_for_backward(costs, y)
         return y
 
@@ -26,7 +26,7 @@ class _Interpolate(torch.autograd.Function):
         check_finite(grad_y, UPSTREAM)  # else the shifted costs w' would take the blame
         s, lam = layer.sign, layer.lam
         shifted = costs - s * lam * grad_y
-        y_shifted = layer._solve(shifted)
+        y_shifted = layer._solve(shifted, context=ctx.context)  # the forward call's context
         return s * (y - y_shifted) / lam, None
 
 
@@ -76,7 +76,8 @@ class Blackbox(SolverLayer):
         super().__init__(solver)
         self.lam = check_positive("lam", lam)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, **context) -> torch.Tensor:
+        self.context = context
         return _Interpolate.apply(check_input(w), self)
 
     def extra_repr(self) -> str:

@@ -77,9 +77,9 @@ class DAB(nn.Module):
         self.solver_calls = 0
         self.bridge_loss: torch.Tensor | None = None
 
-    def _hard(self, x: torch.Tensor) -> torch.Tensor:
+    def _hard(self, x: torch.Tensor, context: dict) -> torch.Tensor:
         with torch.no_grad():
-            y = self.hard_fn(x.detach())
+            y = self.hard_fn(x.detach(), **context)
         self.solver_calls += 1
         if isinstance(y, np.ndarray):
             y = torch.from_numpy(y)
@@ -94,10 +94,10 @@ class DAB(nn.Module):
                 f"the bridge returned shape {tuple(soft.shape)} but hard_fn returned shape {tuple(hard.shape)}"
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, **context) -> torch.Tensor:
         check_tensor(x, "x", min_dim=1)
         check_finite(x, "x")
-        hard = self._hard(x)
+        hard = self._hard(x, context)  # the context reaches hard_fn, not the bridge
         if not torch.is_grad_enabled():
             # Inference (or evaluation under no_grad): no gradient can reach x or the bridge,
             # so the bridge is not evaluated at all; the paper drops it at inference too.

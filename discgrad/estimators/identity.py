@@ -75,8 +75,9 @@ class Identity(SolverLayer):
             projection, "__name__", type(projection).__name__)
         self.noise = check_real(noise, "noise", low=0)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, **context) -> torch.Tensor:
         w = check_input(w)
+        self.context = context
         costs = w if self.projection is None else self.projection(w)
         if not isinstance(costs, torch.Tensor) or costs.shape != w.shape:
             got = tuple(costs.shape) if isinstance(costs, torch.Tensor) else type(costs).__name__

@@ -85,8 +85,9 @@ class IMLE(SolverLayer):
                                       generator=self.generator)
         return self.tau * gumbel_noise(shape, device=device, dtype=dtype, generator=self.generator)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, **context) -> torch.Tensor:
         w = check_input(w)
+        self.context = context
         if self.training:
             eps = self.sample_noise(w.shape, device=w.device, dtype=w.dtype)
             self.last_noise = eps

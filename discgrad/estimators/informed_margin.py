@@ -73,18 +73,18 @@ class InformedMargin(nn.Module):
     def solver_calls(self) -> int:
         return self.estimator.solver_calls
 
-    def forward(self, w: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, target: torch.Tensor | None = None, **context) -> torch.Tensor:
         w = check_input(w)
         costs = w if self.projection is None else self.projection(w)
         if not self.training:
-            return self.estimator(costs)  # eval() reached the estimator too
+            return self.estimator(costs, **context)  # eval() reached the estimator too
         if not isinstance(target, torch.Tensor) or target.shape != w.shape:
             got = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
             raise ValueError(f"the informed margin needs the true solution in training, of the costs' shape "
                              f"{tuple(w.shape)}; got {got}")
         check_finite(check_tensor(target, "target"), "target")
         # a min solver (sign -1) must find the true entries worse, a max solver (+1) less good
-        return self.estimator(costs - self.estimator.sign * self.alpha * target.to(costs.dtype))
+        return self.estimator(costs - self.estimator.sign * self.alpha * target.to(costs.dtype), **context)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"

@@ -121,8 +121,9 @@ class Perturbed(SolverLayer):
             raise ValueError(f"unknown noise {noise!r}: use one of {NOISES}")
         self.noise = noise
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, **context) -> torch.Tensor:
         w = check_input(w)
+        self.context = context
         if not self.training and not (torch.is_grad_enabled() and w.requires_grad):
             return self._solve(w)
         return _PerturbedFn.apply(w, self, not self.training)
@@ -192,8 +193,9 @@ class FenchelYoungLoss(nn.Module):
     def last_noise(self):
         return self.layer.last_noise
 
-    def forward(self, w: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, y_true: torch.Tensor, **context) -> torch.Tensor:
         w = check_input(w)
+        self.layer.context = context
         check_tensor(y_true, "y_true")
         if y_true.shape != w.shape:
             raise ValueError(f"y_true must have the shape of w {tuple(w.shape)}, got {tuple(y_true.shape)}")

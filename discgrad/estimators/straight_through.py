@@ -81,8 +81,9 @@ class StraightThrough(SolverLayer):
             return self.relaxation(w)
         return torch.softmax(self.sign * w / self.tau, dim=-1)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, **context) -> torch.Tensor:
         w = check_input(w)
+        self.context = context
         y = self._solve(w)
         if not (torch.is_grad_enabled() and w.requires_grad):
             return y

@@ -197,6 +197,10 @@ class Solver:
     The costs handed to ``fn`` are detached: a solver is not differentiable, the estimators
     define its gradient. :func:`check_solver` tests that ``sense`` and the shapes are right.
 
+    Keyword arguments of a call (``solver(w, capacity=c)``, which every estimator passes on:
+    ``Identity(solver)(w, capacity=c)``) reach ``fn``: as they are in batch mode; per instance,
+    a tensor or array whose first dimension is the batch's is split into its rows (numpy).
+
     Args:
         fn: the function to wrap.
         sense: ``"min"`` or ``"max"``.
@@ -215,6 +219,12 @@ class Solver:
         ...     y = np.eye(len(costs))[np.argmax(costs)]
         ...     return y, float(costs @ y)
         >>> Solver(best_item, sense="max", per_instance=True)(torch.tensor([[3.0, 1.0], [0.0, 2.0]]))
+        tensor([[1., 0.],
+                [0., 1.]])
+        >>> def cheapest_allowed(costs, allowed):  # per-instance context: a mask for each instance
+        ...     return np.eye(len(costs))[np.argmin(np.where(allowed, costs, np.inf))]
+        >>> solver = Solver(cheapest_allowed, sense="min", per_instance=True)
+        >>> solver(torch.tensor([[3.0, 1.0], [0.0, 2.0]]), allowed=torch.tensor([[True, False], [False, True]]))
         tensor([[1., 0.],
                 [0., 1.]])
 
@@ -239,12 +249,12 @@ class Solver:
         if self.processes > 1 and not per_instance:
             raise ValueError("processes > 1 needs per_instance=True (a batch solver gets the whole batch at once)")
 
-    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+    def __call__(self, w: torch.Tensor, **context) -> torch.Tensor:
         w = check_costs(w).detach()
         if self.per_instance:
-            y = _stack(self._solve_each(w), self.name)
+            y = _stack(self._solve_each(w, context), self.name)
         else:
-            y = _solutions(self.fn(w), w.shape[0], self.name)
+            y = _solutions(self.fn(w, **context), w.shape[0], self.name)
         if y.dim() == 0 or y.shape[0] != w.shape[0]:
             raise ValueError(
                 f"solver {self.name} returned shape {tuple(y.shape)} for a batch of {w.shape[0]}"
@@ -254,19 +264,36 @@ class Solver:
             raise ValueError(f"solver {self.name} returned NaN or inf values")
         return y
 
-    def _solve_each(self, w: torch.Tensor) -> list:
+    def _solve_each(self, w: torch.Tensor, context: dict) -> list:
         instances = list(w.cpu().double().numpy())
+        # per-instance context: a tensor or array whose first dimension is the batch's is split
+        per = [{k: _instance(v, i, len(instances)) for k, v in context.items()} for i in range(len(instances))]
         if self.processes == 1:
-            return [self.fn(c) for c in instances]
+            return [self.fn(c, **kw) for c, kw in zip(instances, per)]
         import multiprocessing
 
         with multiprocessing.get_context().Pool(min(self.processes, len(instances))) as pool:
-            return pool.map(self.fn, instances)
+            return pool.starmap(_call_with, [(self.fn, c, kw) for c, kw in zip(instances, per)])
 
     def __repr__(self) -> str:
         mode = ", per_instance=True" if self.per_instance else ""
         mode += f", processes={self.processes}" if self.processes > 1 else ""
         return f"Solver({self.name}, sense={self.sense!r}{mode})"
+
+
+def _instance(value, i: int, batch: int):
+    """Instance ``i`` of a per-instance context value (a tensor or array with ``batch`` rows,
+    given to a numpy solver as a numpy value), else the value itself (shared by the batch)."""
+    if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == batch:
+        return value[i].detach().cpu().numpy()
+    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == batch:
+        return value[i]
+    return value
+
+
+def _call_with(fn, costs, context):
+    """``fn(costs, **context)``, picklable for a worker process."""
+    return fn(costs, **context)
 
 
 def _drop_objective(out, batch: int | None):
