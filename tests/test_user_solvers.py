@@ -327,3 +327,29 @@ def test_context_reaches_fenchel_young_and_a_per_instance_numpy_solver():
     solver = Solver(one, sense="max", per_instance=True)
     y = Identity(solver)(w, capacity=capacity)
     assert torch.equal(y.sum(1), capacity.float())
+
+
+# --- a PyEPO model as a solver (skipped without pyepo) ---------------------------------------
+
+
+def test_from_pyepo_matches_the_built_in_grid_shortest_path():
+    pytest.importorskip("pyepo")
+    ort = pytest.importorskip("pyepo.model.ort")
+    from discgrad.solvers import from_pyepo
+
+    model = ort.shortestPathModel((5, 5))
+    solver = from_pyepo(model)
+    assert solver.sense == "min"
+    costs = torch.rand(6, model.num_cost, dtype=torch.float64) + 0.1
+    ours = GraphShortestPath(model.arcs, source=0, target=24)  # the same grid in PyEPO's edge order
+    assert torch.allclose((costs * solver(costs)).sum(1), (costs * ours(costs)).sum(1))
+    w = costs.clone().requires_grad_(True)
+    Identity(solver, projection="norm")(w).sum().backward()
+    assert torch.isfinite(w.grad).all()
+
+
+def test_from_pyepo_refuses_what_is_not_a_model():
+    from discgrad.solvers import from_pyepo
+
+    with pytest.raises(TypeError, match="optModel"):
+        from_pyepo(object())

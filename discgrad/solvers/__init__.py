@@ -29,7 +29,8 @@ wrong shape, empty batch, out-of-range arguments) raises ``ValueError`` naming t
 Your own algorithm plugs in through :class:`Solver`: ``Solver(fn, sense)`` wraps any
 function ``fn(w) -> y`` on a batch (or, with ``per_instance=True``, a numpy solver of one
 instance, optionally spread over worker ``processes``), checks its input and output, and
-works with every estimator; :func:`check_solver` tests its ``sense`` and shapes::
+works with every estimator; :func:`check_solver` tests its ``sense`` and shapes, and
+:func:`from_pyepo` wraps a PyEPO ``optModel``::
 
     >>> import torch
     >>> from discgrad.solvers import Solver
@@ -48,6 +49,7 @@ from .assignment import Assignment
 from .base import Solver, check_costs, check_sense, check_solver
 from .graph_shortest_path import GraphShortestPath
 from .knapsack import Knapsack
+from .pyepo_model import from_pyepo
 from .ranking import Ranking
 from .shortest_path import ShortestPath
 from .signum import Heaviside, Signum, TernarySignum
@@ -56,4 +58,4 @@ from .tsp import TSP
 
 __all__ = ["Solver", "TopK", "Ranking", "ShortestPath", "Assignment", "TSP", "GraphShortestPath", "Knapsack",
            "Signum", "TernarySignum", "Heaviside", "clamped_shortest_path", "symmetric_tsp", "check_costs",
-           "check_sense", "check_solver"]
+           "check_sense", "check_solver", "from_pyepo"]
