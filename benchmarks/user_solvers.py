@@ -14,6 +14,11 @@ each round calls every contender once in turn; see ``discgrad.timing.race``):
 * ``Knapsack`` (n = 20 items, integer weights in 1..10, capacity 40) on B random value vectors
   against ``python_dp_loop``: the same dynamic program written per instance in plain Python
   lists, as course code writes it. Both must give the same value on every instance.
+* Where PyEPO and OR-Tools are installed (optional: ``pip install pyepo ortools``), also
+  ``pyepo_ortools``: PyEPO's own OR-Tools model of the same problem (``shortestPathModel((5, 5))``
+  with its edge order, ``knapsackModel``) called per instance through
+  ``discgrad.solvers.from_pyepo``, as a PyEPO user solves a batch; it must give the same
+  objectives. Skipped (and recorded as absent) without them.
 """
 from __future__ import annotations
 
@@ -32,7 +37,16 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from discgrad.results import results_root  # noqa: E402
-from discgrad.solvers import GraphShortestPath, Knapsack  # noqa: E402
+from discgrad.solvers import GraphShortestPath, Knapsack, from_pyepo  # noqa: E402
+
+
+def pyepo_ortools():
+    """PyEPO's OR-Tools models module, or None where PyEPO or OR-Tools is missing."""
+    try:
+        import pyepo.model.ort as ort
+    except ImportError:
+        return None
+    return ort
 from discgrad.timing import add_common_arguments, race, write_record  # noqa: E402
 
 
@@ -65,7 +79,9 @@ def python_dp_loop(weights: list, capacity: int, values: torch.Tensor) -> torch.
 
 
 def bench_graph_shortest_path(batches, repeats: int, clock: str) -> list[dict]:
-    solver = GraphShortestPath.grid(5, 5)
+    ort = pyepo_ortools()
+    # the 5x5 grid in PyEPO's edge order where PyEPO is here (the same graph as .grid(5, 5))
+    solver = GraphShortestPath(ort.shortestPathModel((5, 5)).arcs, 0, 24) if ort else GraphShortestPath.grid(5, 5)
     graph = nx.DiGraph()
     edges = [tuple(e) for e in solver.edges.tolist()]
     graph.add_edges_from(edges)
@@ -73,16 +89,20 @@ def bench_graph_shortest_path(batches, repeats: int, clock: str) -> list[dict]:
     rows = []
     for batch in batches:
         costs = torch.rand(batch, len(edges), generator=torch.Generator().manual_seed(batch), dtype=torch.float64) + 0.1
-        seconds, fastest, outputs, wall = race({
-            "discgrad": lambda: solver(costs),
-            "networkx_loop": lambda: networkx_loop(solver, graph, index, costs),
-        }, repeats, clock)
+        contenders = {"discgrad": lambda: solver(costs),
+                      "networkx_loop": lambda: networkx_loop(solver, graph, index, costs)}
+        if ort:
+            pyepo_solver = from_pyepo(ort.shortestPathModel((5, 5)))
+            contenders["pyepo_ortools"] = lambda: pyepo_solver(costs)
+        seconds, fastest, outputs, wall = race(contenders, repeats, clock)
         lengths = {m: (costs * y).sum(1) for m, y in outputs.items()}
-        if not torch.allclose(lengths["discgrad"], lengths["networkx_loop"]):
-            raise AssertionError(f"GraphShortestPath and networkx disagree at B = {batch}")
+        if not all(torch.allclose(lengths["discgrad"], v) for v in lengths.values()):
+            raise AssertionError(f"GraphShortestPath and {sorted(lengths)} disagree at B = {batch}")
         rows.append({"batch": batch, "seconds": seconds, "min_seconds": fastest, "wall_seconds": wall,
-                     "speedup": seconds["networkx_loop"] / seconds["discgrad"]})
-        print(f"graph shortest path B={batch}: {rows[-1]['speedup']:.1f}x")
+                     "speedup": seconds["networkx_loop"] / seconds["discgrad"],
+                     "speedup_vs_pyepo": seconds["pyepo_ortools"] / seconds["discgrad"] if ort else None})
+        print(f"graph shortest path B={batch}: {rows[-1]['speedup']:.1f}x networkx, "
+              f"{rows[-1]['speedup_vs_pyepo'] or float('nan'):.1f}x PyEPO")
     return rows
 
 
@@ -94,16 +114,21 @@ def bench_knapsack(batches, repeats: int, clock: str) -> list[dict]:
     rows = []
     for batch in batches:
         values = torch.rand(batch, 20, generator=torch.Generator().manual_seed(batch), dtype=torch.float64)
-        seconds, fastest, outputs, wall = race({
-            "discgrad": lambda: solver(values),
-            "python_dp_loop": lambda: python_dp_loop(weights, capacity, values),
-        }, repeats, clock)
+        contenders = {"discgrad": lambda: solver(values),
+                      "python_dp_loop": lambda: python_dp_loop(weights, capacity, values)}
+        ort = pyepo_ortools()
+        if ort:
+            pyepo_solver = from_pyepo(ort.knapsackModel(weights=[weights], capacity=[capacity]))
+            contenders["pyepo_ortools"] = lambda: pyepo_solver(values)
+        seconds, fastest, outputs, wall = race(contenders, repeats, clock)
         totals = {m: (values * y).sum(1) for m, y in outputs.items()}
-        if not torch.allclose(totals["discgrad"], totals["python_dp_loop"]):
-            raise AssertionError(f"Knapsack and the Python DP disagree at B = {batch}")
+        if not all(torch.allclose(totals["discgrad"], v, atol=1e-6) for v in totals.values()):
+            raise AssertionError(f"Knapsack and {sorted(totals)} disagree at B = {batch}")
         rows.append({"batch": batch, "seconds": seconds, "min_seconds": fastest, "wall_seconds": wall,
-                     "speedup": seconds["python_dp_loop"] / seconds["discgrad"]})
-        print(f"knapsack B={batch}: {rows[-1]['speedup']:.1f}x")
+                     "speedup": seconds["python_dp_loop"] / seconds["discgrad"],
+                     "speedup_vs_pyepo": seconds["pyepo_ortools"] / seconds["discgrad"] if ort else None})
+        print(f"knapsack B={batch}: {rows[-1]['speedup']:.1f}x Python DP, "
+              f"{rows[-1]['speedup_vs_pyepo'] or float('nan'):.1f}x PyEPO")
     return rows
 
 
@@ -119,7 +144,12 @@ def main(argv=None) -> dict:
     load_before = os.getloadavg()
     start = time.perf_counter()
     results = {"graph_shortest_path": bench_graph_shortest_path(args.batches, args.repeats, args.clock),
-               "knapsack": bench_knapsack(args.batches, args.repeats, args.clock)}
+               "knapsack": bench_knapsack(args.batches, args.repeats, args.clock),
+               "pyepo": None}
+    if pyepo_ortools():
+        import ortools
+        import pyepo
+        results["pyepo"] = {"pyepo_version": getattr(pyepo, "__version__", "unknown"), "ortools_version": ortools.__version__}
     return write_record("user_solvers", __doc__, results, time.perf_counter() - start, __file__, argv, load_before,
                         args.clock, args.out, repeats=args.repeats)
 
