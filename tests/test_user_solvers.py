@@ -353,3 +353,27 @@ def test_from_pyepo_refuses_what_is_not_a_model():
 
     with pytest.raises(TypeError, match="optModel"):
         from_pyepo(object())
+
+
+# --- the solution cache ---------------------------------------------------------------------
+
+
+def test_cached_solver_answers_from_the_pool_and_is_exact_at_ratio_one():
+    from discgrad.solvers import CachedSolver
+
+    solver = Knapsack([3, 1, 4, 1, 5, 9, 2, 6], 12)
+    g = torch.Generator().manual_seed(0)
+    w = torch.rand(64, 8, generator=g, dtype=torch.float64)
+    assert torch.equal(CachedSolver(solver, 1.0)(w), solver(w))
+    cached = CachedSolver(solver, 0.25, generator=torch.Generator().manual_seed(1))
+    cached(w)  # fills the pool (every instance is solved while it is empty)
+    assert cached.exact_calls == 64
+    w2 = torch.rand(256, 8, generator=g, dtype=torch.float64)
+    y = cached(w2)
+    assert 30 < cached.exact_calls - 64 < 100  # about a quarter solved exactly
+    weights = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6], dtype=torch.float64)
+    assert ((y @ weights) <= 12).all()  # pooled answers are feasible
+    value, best = (w2 * y).sum(1), (w2 * solver(w2)).sum(1)
+    assert (value <= best + 1e-12).all() and (value >= 0.8 * best).double().mean() > 0.9  # near-optimal, never above
+    with pytest.raises(ValueError, match="solve_ratio"):
+        CachedSolver(solver, 1.5)

@@ -23,6 +23,8 @@ wrong shape, empty batch, out-of-range arguments) raises ``ValueError`` naming t
 * ``GraphShortestPath(edges, source, target)``, min: ``(B, E)`` edge costs on a fixed directed
   graph -> 0/1 edge indicator of the cheapest path (``GraphShortestPath.grid(5, 5)``: PyEPO's
   benchmark grid).
+* ``CachedSolver(solver, solve_ratio)``: solves a share of the instances, answers the rest
+  from a pool of past solutions (fewer calls to an expensive solver).
 * ``Knapsack(weights, capacity)``, max: ``(B, n)`` item values -> 0/1 selection of the most
   valuable items that fit.
 
@@ -47,6 +49,7 @@ the adapters).
 from .adapters import clamped_shortest_path, symmetric_tsp
 from .assignment import Assignment
 from .base import Solver, check_costs, check_sense, check_solver
+from .cached import CachedSolver
 from .graph_shortest_path import GraphShortestPath
 from .knapsack import Knapsack
 from .pyepo_model import from_pyepo
@@ -58,4 +61,4 @@ from .tsp import TSP
 
 __all__ = ["Solver", "TopK", "Ranking", "ShortestPath", "Assignment", "TSP", "GraphShortestPath", "Knapsack",
            "Signum", "TernarySignum", "Heaviside", "clamped_shortest_path", "symmetric_tsp", "check_costs",
-           "check_sense", "check_solver", "from_pyepo"]
+           "check_sense", "check_solver", "from_pyepo", "CachedSolver"]
