@@ -9,7 +9,7 @@ estimators of :mod:`discgrad.estimators` train the same models from the solution
 alone; :class:`SolvedDataset` holds both ``y*(c)`` and ``z*(c)``, so either kind of method
 can train on it. All pieces take a solver with ``sense`` ``"min"`` or ``"max"``.
 
-Book: chapter 1 (the solver contract); the PyEPO library (Tang and Khalil 2022) offers the
+Book: chapter 1 (the solver contract); the PyEPO library (Tang and Khalil 2024) offers the
 same pieces around its own solvers.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def normalised_regret(solver, c_hat: torch.Tensor, c: torch.Tensor, z_true: torc
 
     .. math:: \frac{\sum_i \operatorname{regret}(\hat c_i, c_i)}{\sum_i |z^*(c_i)|}
 
-    (the measure PyEPO reports; Tang and Khalil 2022).
+    (the measure PyEPO reports; Tang and Khalil 2024).
 
     Example:
         >>> from discgrad.solvers import TopK

@@ -38,7 +38,7 @@ class GraphShortestPath(Solver):
                 [0., 0., 1.]])
 
     References: Bellman 1958, "On a routing problem"; Elmachtoub and Grigas 2022, "Smart
-    'predict, then optimize'", Management Science; Tang and Khalil 2022, PyEPO. Book:
+    'predict, then optimize'", Management Science; Tang and Khalil 2024, PyEPO. Book:
     chapter 1 (the solver contract).
     """
 

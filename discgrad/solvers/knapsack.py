@@ -33,7 +33,7 @@ class Knapsack(Solver):
         tensor([[1., 0., 1.],
                 [0., 1., 0.]])
 
-    Reference: Bellman 1957, "Dynamic programming"; the knapsack benchmark of PyEPO (Tang and
+    Reference: Bellman 1957, "Dynamic programming" (Princeton University Press); the knapsack benchmark of PyEPO (Tang and
     Khalil 2022). Book: chapter 1 (the solver contract).
     """
 

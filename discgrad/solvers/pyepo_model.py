@@ -7,7 +7,7 @@ from .base import ArgumentTypeError, Solver
 
 
 def from_pyepo(model) -> Solver:
-    """Wrap a PyEPO optimisation model (Tang and Khalil 2022) as a per-instance :class:`Solver`.
+    """Wrap a PyEPO optimisation model (Tang and Khalil 2024) as a per-instance :class:`Solver`.
 
     Each instance's costs go to ``model.setObj(costs)``, then ``model.solve()`` returns
     ``(solution, objective)``; the sense is the model's ``modelSense`` (PyEPO's ``MINIMIZE``
