@@ -3,7 +3,7 @@
 The book is built with execution off, served on 127.0.0.1, and every page is opened in
 Debian's headless Chromium through Playwright (no browser download: the system chromium).
 A page fails on a console error, an image or script that did not load, a formula left
-unrendered by MathJax, a notebook page without its Colab launch link, or an internal link to
+unrendered by MathJax, a second visible search box, a notebook page without its Colab launch link, or an internal link to
 a page or anchor that does not exist. Screenshots of the intro and chapter 1 are saved
 under $TMPDIR/discgrad-site for a person to look at.
 """
@@ -107,6 +107,12 @@ def test_every_page_renders_in_chromium(site):
             for raw in ("$$", "\\begin{", "\\frac", "\\langle"):
                 if raw in text:
                     problems.append(f"{name}: unrendered maths ({raw!r}) in the page text")
+            # pydata-sphinx-theme 0.17 under sphinx-book-theme 1.3 adds a top bar with a second
+            # search box unless navbar_persistent is emptied (_config.yml)
+            searches = page.evaluate("() => [...document.querySelectorAll('.search-button-field')]"
+                                     ".filter(e => e.offsetParent !== null).length")
+            if searches > 1:
+                problems.append(f"{name}: {searches} visible search boxes (one is a duplicate)")
             if page.locator("mjx-container").count() == 0 and page.locator(".math").count() > 0:
                 problems.append(f"{name}: MathJax rendered no formula")
             if name.startswith("notebooks/"):
