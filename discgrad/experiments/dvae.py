@@ -9,73 +9,103 @@ an MLP decoder maps the ``M x N`` code back to pixel logits. The loss is the N-E
 
 with :func:`discgrad.losses.bernoulli_reconstruction` and
 :func:`discgrad.losses.kl_softmax_uniform`. The methods differ only in how the top-k
-sampler is differentiated (see :data:`METHODS`). The test N-ELBO is estimated with one
-sample per test image, drawn with the method's own noise law and a fixed test generator.
+sampler is differentiated. The validation and test N-ELBO are estimated with one sample per
+image, drawn with the method's own noise law from a fixed generator (the same noise every
+epoch, every seed), so that the curves move only with the model.
+
+Under the comparison protocol (design section 11): the 1438 training digits of
+:func:`~discgrad.data.load_binary_digits` are split once into 1150 for training and 288 for
+validation; its 359 test digits are the test split. Every method's grid is run for 10
+seeds and the variant is chosen per method on the validation N-ELBO. Units: at
+initialisation (cpu config) the median gap between the k-th and the (k+1)-th largest noisy
+logit of a group is about 0.1 (Sum-of-Gamma noise of scale ``tau = 1``) and the entries of
+``dL/dz`` (the loss is a mean over a batch of 100) have a median of about 8e-4
+(tests/test_dvae.py measures both). The grids:
+
+* ``identity``: the projection, none, P_mean, P_norm or P_std (Sahoo et al. 2023, fig. 5),
+  on Sum-of-Gamma-perturbed logits. The paper adds no noise margin in this experiment (the
+  sampler's noise is already there), so there is none here;
+* ``imle``: I-MLE with the same noise, lambda in 10, 100 and 1000 (the sweep behind the
+  paper's lambda = 10): ``lambda * median |dL/dz|`` is then about 0.008, 0.08 and 0.8,
+  from a twelfth of that gap to eight times it. Lambda = 1 was added once, on
+  validation, where the best point lay at the grid's edge, 10;
+* ``gumbel_st``: the relaxed top-k of Xie and Ermon (2019) with exact k-hot samples
+  forward (straight-through Gumbel), temperature 0.3, 1 or 3 (the noisy logits' gaps,
+  with standard Gumbel noise, are of order 1);
+* ``score_function``: REINFORCE on the k-subset drawn by Gumbel top-k, 4 samples with a
+  leave-one-out baseline. No knob: more samples only lower the variance, at a
+  proportional cost, and the baseline is the standard unbiased one, so the family has one
+  variant;
+* ``dab``: differentiable approximation bridges (Ramapuram and Webb 2019) on the same
+  Sum-of-Gamma-perturbed logits: a dense bridge (``N -> w -> w -> N``, tanh) or one small
+  network on each standardised logit (:class:`~discgrad.bridges.StandardisedBridge`, which
+  ignores a shift and a scaling of the group, as top-k does), of width 32 or 128.
+
+Every run also records, on a fixed batch of the split, the paper's fig. 7 comparison
+(:func:`update_alignment`): the cosine and the norm ratio between ``-dL/dz`` and the update
+the method sends to the logits.
 
 Run from the command line::
 
-    python -m discgrad.experiments.dvae --scale cpu --seeds 0 1 2 --out results/cpu/dvae.json
+    python -m discgrad.experiments.dvae --scale cpu --seeds 0 1 2 3 4 5 6 7 8 9 --workers 2 --out results/cpu/dvae.json
 
 Book: chapter 6 (the discrete VAE).
 """
 from __future__ import annotations
 
 import math
-import time
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from discgrad.bridges import imitation_error, make_bridge
+from discgrad.bridges import imitation_error
 from discgrad.data.digits import load_binary_digits
-from discgrad.estimators import DAB, IMLE, GumbelSoftmax, Identity, ScoreFunction
+from discgrad.estimators import GumbelSoftmax, ScoreFunction
 from discgrad.estimators._base import check_input
 from discgrad.losses import bernoulli_reconstruction, kl_softmax_uniform
 from discgrad.models import MLP
 from discgrad.noise import gumbel_noise, sum_of_gamma_noise
-from discgrad.scale import get_device, resolve_config
 from discgrad.solvers import TopK
-from discgrad.train import fit, seed_everything
 
-from .runner import Experiment, ShuffledBatches, main
+from .methods import Method
+from .runner import main
+from .task import Splits, Task
 
 NAME = "dvae"
 
-#: The methods and their settings. ``identity*``: Identity with projection None / P_mean /
-#: P_norm / P_std on Sum-of-Gamma-perturbed logits; ``imle``: I-MLE (lambda = 10) with the
-#: same noise; ``gumbel_st``: the relaxed top-k of Xie and Ermon (2019) with exact k-hot
-#: samples forward (straight-through Gumbel); ``score_function``: REINFORCE on the
-#: k-subset drawn by Gumbel top-k, with a leave-one-out baseline over 4 samples; ``dab``:
-#: differentiable approximation bridges (Ramapuram and Webb 2019) on the same
-#: Sum-of-Gamma-perturbed logits: the exact top-k forward, backward through a bridge that
-#: imitates top-k on each group (see :func:`discgrad.bridges.make_bridge`), trained online by its own loss.
-METHODS: dict[str, dict] = {
-    "identity": {"estimator": "identity", "projection": None, "noise": "sog"},
-    "identity_mean": {"estimator": "identity", "projection": "mean", "noise": "sog"},
-    "identity_norm": {"estimator": "identity", "projection": "norm", "noise": "sog"},
-    "identity_std": {"estimator": "identity", "projection": "std", "noise": "sog"},
-    "imle": {"estimator": "imle", "lam": 10.0, "noise": "sog"},
-    "gumbel_st": {"estimator": "gumbel_st", "tau": 1.0, "noise": "gumbel"},
-    "score_function": {"estimator": "score_function", "n_samples": 4, "baseline": "loo", "noise": "gumbel"},
-    "dab": {"estimator": "dab", "bridge_hidden": [128, 128], "bridge_weight": 1.0, "noise": "sog"},
+#: The methods and the grid over each family's own knob (see the module docstring).
+METHODS: dict[str, Method] = {
+    "identity": Method("identity", grid={"projection": [None, "mean", "norm", "std"]}, noisy_input=True),
+    "imle": Method("imle", fixed={"noise": "sog"}, grid={"lam": [1.0, 10.0, 100.0, 1000.0]}),
+    "gumbel_st": Method("gumbel_st", grid={"tau": [0.3, 1.0, 3.0]}),
+    "score_function": Method("score_function", fixed={"n_samples": 4}),
+    "dab": Method("dab", fixed={"weight": 1.0}, grid={"bridge": ["dense", "standardised"], "width": [32, 128]},
+                  noisy_input=True),
 }
 
+#: The families whose samples use standard Gumbel noise; the others use Sum-of-Gamma noise.
+GUMBEL_FAMILIES = ("gumbel_st", "score_function")
 
 #: One config per scale (design section 3); nothing else changes between scales. The gpu
 #: config uses the latent and encoder of the authors' public notebook (20 groups of 20,
 #: k = 10, hidden layers 512-256), on digits instead of MNIST. Their notebook perturbs with
 #: Sum-of-Gamma temperature 10; we use 1 at every scale, the scale of the Gumbel noise under
 #: which softmax(logits), the posterior the KL term assumes, is the law of a one-item
-#: sample (chapter 6, exercise 1 tries 10).
+#: sample (chapter 6, exercise 1 tries 10). ``n_val``: validation images taken from the
+#: training digits; ``n_probe``: images of the fixed batch :func:`update_alignment` uses.
 CONFIGS: dict[str, dict] = {
-    "smoke": {"groups": 4, "categories": 6, "k": 3, "hidden": [32], "epochs": 3,
+    "smoke": {"groups": 4, "categories": 6, "k": 3, "hidden": [32], "epochs": 3, "n_val": 288, "n_probe": 50,
               "batch_size": 100, "lr": 1e-3, "sog_tau": 1.0, "sog_terms": 10},
-    "cpu": {"groups": 8, "categories": 8, "k": 4, "hidden": [128], "epochs": 40,
+    "cpu": {"groups": 8, "categories": 8, "k": 4, "hidden": [128], "epochs": 40, "n_val": 288, "n_probe": 100,
             "batch_size": 100, "lr": 1e-3, "sog_tau": 1.0, "sog_terms": 10},
-    "gpu": {"groups": 20, "categories": 20, "k": 10, "hidden": [512, 256], "epochs": 200,
-            "batch_size": 100, "lr": 1e-3, "sog_tau": 1.0, "sog_terms": 10},
+    "gpu": {"groups": 20, "categories": 20, "k": 10, "hidden": [512, 256], "epochs": 200, "n_val": 288,
+            "n_probe": 100, "batch_size": 100, "lr": 1e-3, "sog_tau": 1.0, "sog_terms": 10},
 }
+
+#: The seed of the fixed evaluation noise (the same draw for every epoch, seed and method of
+#: a noise law) and of the split of the training digits into training and validation.
+EVAL_NOISE_SEED, SPLIT_SEED = 10_000, 1
 
 
 class DiscreteVAE(nn.Module):
@@ -140,73 +170,6 @@ class SubsetScoreFunction(ScoreFunction):
         return total.reshape(*total.shape[:2], -1).sum(dim=2)  # summed over the groups: (S, B)
 
 
-def perturbation(config: Mapping, law: str, shape, device, generator=None) -> torch.Tensor:
-    """One draw of the sampler's noise: Sum-of-Gamma (``"sog"``) or standard Gumbel."""
-    if law == "sog":
-        return sum_of_gamma_noise(shape, config["k"], config["sog_tau"], config["sog_terms"],
-                                  device=device, generator=generator)
-    return gumbel_noise(shape, device=device, generator=generator)
-
-
-class TopKSampler(nn.Module):
-    """The differentiable top-k sampler of one method, on logits ``(B, M, N)``.
-
-    ``forward`` returns the ``k``-hot sample per group (training: with noise; the estimator
-    defines the backward pass). For Identity the noise is added before the projection, as
-    in the authors' code; I-MLE draws its own noise. ``last_grads`` holds, after a backward
-    pass, ``{"z": dL/dz, "w": dL/dw}`` for the groups, ``(B * M, N)``: the downstream
-    gradient and the update the method sends to the (noisy) logits ``w``, kept in
-    ``last_w``; :func:`cosine` is computed from the two.
-    """
-
-    def __init__(self, method: str, config: Mapping):
-        super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
-        self.method, self.config, spec = method, dict(config), METHODS[method]
-        self.estimator = spec["estimator"]
-        k = config["k"]
-        if self.estimator == "identity":
-            self.layer = Identity(TopK(k), projection=spec["projection"])
-        elif self.estimator == "imle":
-            self.layer = IMLE(TopK(k), lam=spec["lam"], noise="sog", k=k, tau=config["sog_tau"],
-                              s=config["sog_terms"])
-        elif self.estimator == "gumbel_st":
-            self.layer = GumbelSoftmax(tau=spec["tau"], hard=True, k=k)
-        elif self.estimator == "dab":
-            n = config["categories"]
-            self.layer = DAB(TopK(k), make_bridge(n, n, spec["bridge_hidden"]), weight=spec["bridge_weight"])
-        else:
-            self.layer = SubsetScoreFunction(k, spec["n_samples"], spec["baseline"])
-        self.last_grads: dict[str, torch.Tensor] = {}
-        self.last_w: torch.Tensor | None = None
-
-    def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        shape, n = logits.shape, logits.shape[-1]
-        w = logits.reshape(-1, n)  # one row per group: (B * M, N)
-        if self.estimator in ("identity", "dab") and self.training:
-            eps = perturbation(self.config, "sog", w.shape, w.device)
-            w = w + eps.to(w.dtype)  # noise before the projection
-        self.last_w = w.detach()
-        z = self.layer(w)  # Identity(TopK(k), P), IMLE, GumbelSoftmax, DAB or SF
-        if torch.is_grad_enabled() and w.requires_grad:
-            w.register_hook(lambda grad: self._keep("w", grad))
-            z.register_hook(lambda grad: self._keep("z", grad))
-        return z.reshape(shape)
-
-    def _keep(self, name: str, grad: torch.Tensor) -> None:
-        self.last_grads[name] = grad.detach()
-
-    def noise(self, shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One draw of the method's noise law (Sum-of-Gamma or Gumbel), for evaluation."""
-        return perturbation(self.config, METHODS[self.method]["noise"], shape, device, generator)
-
-    def sample(self, logits: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The k-hot perturb-and-MAP sample ``top-k(logits + noise)`` per group, no gradient."""
-        n = logits.shape[-1]
-        return TopK(self.config["k"])((logits + noise.to(logits.dtype)).reshape(-1, n)).reshape(logits.shape)
-
-
 def cosine(g: torch.Tensor, u: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Mean over rows of ``cos(g_i, u_i)``: how well the update ``u`` follows ``g``.
 
@@ -228,6 +191,29 @@ def cosine(g: torch.Tensor, u: torch.Tensor, eps: float = 1e-12) -> torch.Tensor
     return torch.where(un > eps, cos, torch.zeros_like(cos))[ok].mean()
 
 
+def update_alignment(g: torch.Tensor, u: torch.Tensor) -> dict[str, float]:
+    """The comparison of Sahoo et al. (2023, suppl. B.1, fig. 7) between the incoming
+    gradient ``g = dL/dz`` and the update ``u = dL/dw`` a method sends to the logits.
+
+    The paper compares ``-dL/dy`` with ``Delta w = -P'(w) dL/dy`` "in terms of norm ratio
+    and cosine similarity"; it does not say over which vectors the cosine is taken. Both
+    readings are returned, for rows ``(groups, N)``:
+
+    * ``cosine``: :func:`cosine`, the mean over the groups of the per-group cosine (ours);
+    * ``batch_cosine``: one cosine between the whole batch's ``g`` and ``u``, flattened;
+    * ``norm_ratio``: ``||u|| / ||g||`` over the whole batch.
+
+    Example:
+        >>> g = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> out = update_alignment(g, torch.tensor([[2.0, 0.0], [0.0, 0.0]]))
+        >>> {name: round(value, 4) for name, value in out.items()}
+        {'cosine': 0.5, 'batch_cosine': 0.7071, 'norm_ratio': 1.4142}
+    """
+    gn, un = float(g.norm()), float(u.norm())
+    batch = float((g * u).sum()) / (gn * un) if gn > 0 and un > 0 else 0.0
+    return {"cosine": float(cosine(g, u)), "batch_cosine": batch, "norm_ratio": un / gn if gn > 0 else 0.0}
+
+
 def reconstruction(model: DiscreteVAE, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``-log p(x | z)`` for codes ``z`` of shape ``(..., B, M, N)`` and images ``(B, P)``: shape ``(..., B)``."""
     logits_x = model.decode(z)
@@ -236,101 +222,104 @@ def reconstruction(model: DiscreteVAE, z: torch.Tensor, x: torch.Tensor) -> torc
     return flat.reshape(logits_x.shape[:-1])
 
 
-def run(method: str, config: Mapping | str | None = None, seed: int = 0, max_steps: int | None = None) -> dict:
-    """Train the discrete VAE with ``method`` and return the run's record.
+def perturbation(config: Mapping, law: str, shape, device=None, generator=None) -> torch.Tensor:
+    """One draw of the sampler's noise: Sum-of-Gamma (``"sog"``) or standard Gumbel (``"gumbel"``)."""
+    if law == "sog":
+        return sum_of_gamma_noise(shape, config["k"], config["sog_tau"], config["sog_terms"],
+                                  device=device, generator=generator)
+    if law == "gumbel":
+        return gumbel_noise(shape, device=device, generator=generator)
+    raise ValueError(f"unknown noise law {law!r}: use 'sog' or 'gumbel'")
 
-    Args:
-        method: a key of :data:`METHODS`.
-        config: the config (a mapping, e.g. a chapter's), or the scale whose config to use
-            (default: the active scale's).
-        seed: the seed of the initialisation, the batches and the noise.
-        max_steps: stop after this many optimisation steps (a dry run of a config).
 
-    Returns:
-        the arguments of :func:`discgrad.results.record_run`: ``experiment, method,
-        settings, seed, metrics, history, wall_time_s, device``. ``history`` holds per epoch
-        ``train_loss``, ``test_nelbo``, ``test_reconstruction``, ``test_kl``, ``epoch_time_s``
-        and (all but the score function) ``train_cosine``: the mean cosine between
-        ``dL/dz`` and the update sent to the logits.
-    """
-    config = resolve_config(CONFIGS, config)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: use one of {list(METHODS)}")
-    device = get_device()
-    start = time.perf_counter()
-    seed_everything(seed)
-    data = load_binary_digits(device=device)
-    model = DiscreteVAE(data.x_train.shape[1], config["groups"], config["categories"], config["hidden"]).to(device)
-    sampler = TopKSampler(method, config)
-    # the bridge (DAB only; the other samplers have no parameters) trains with the model
-    optimiser = torch.optim.Adam([*model.parameters(), *sampler.parameters()], lr=config["lr"])
-    shuffled = ShuffledBatches(len(data.x_train), config["batch_size"], config["epochs"], max_steps, device)
-    epochs = shuffled.epochs
+def noise_law(family: str) -> str:
+    """The noise law of a family's samples: ``"gumbel"`` for :data:`GUMBEL_FAMILIES`, else ``"sog"``."""
+    return "gumbel" if family in GUMBEL_FAMILIES else "sog"
 
-    def batches(epoch):
-        return (data.x_train[idx] for idx in shuffled(epoch))
 
-    def step(x):
-        optimiser.zero_grad()
+class DiscreteVAETask(Task):
+    """The task: encoder -> top-k sampler -> decoder, trained on the N-ELBO (see the module docstring)."""
+
+    name, configs, methods = NAME, CONFIGS, METHODS
+    metric, higher_is_better = "nelbo", False
+    families = {
+        "gumbel_st": lambda solver, context, tau: GumbelSoftmax(tau=tau, hard=True, k=context["k"]),
+        "score_function": lambda solver, context, n_samples: SubsetScoreFunction(context["k"], n_samples, "loo"),
+    }
+
+    def data(self, config: Mapping, device) -> Splits:
+        digits = load_binary_digits(device=device)
+        order = torch.randperm(len(digits.x_train), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        val, train = order[:config["n_val"]].to(device), order[config["n_val"]:].to(device)
+        return Splits(digits.x_train[train], digits.x_train[val], digits.x_test)
+
+    def model(self, config: Mapping) -> nn.Module:
+        return DiscreteVAE(64, config["groups"], config["categories"], config["hidden"])
+
+    def solver(self, config: Mapping) -> TopK:
+        return TopK(config["k"])
+
+    def context(self, config: Mapping) -> dict:
+        return {"size": config["categories"], "k": config["k"], "tau": config["sog_tau"], "s": config["sog_terms"]}
+
+    def perturb(self, config: Mapping):
+        def noise(w: torch.Tensor) -> torch.Tensor:
+            return perturbation(config, "sog", w.shape, w.device).to(w.dtype)
+        return noise
+
+    def sample(self, layer, logits: torch.Tensor) -> torch.Tensor:
+        """The training sample ``z`` (``(B, M, N)``) of ``layer`` on logits ``(B, M, N)``,
+        through the method's estimator (one row per group)."""
+        n = logits.shape[-1]
+        return layer(logits.reshape(-1, n)).reshape(logits.shape)
+
+    def loss(self, model, layer, x, config: Mapping) -> torch.Tensor:
         logits = model.encode(x)
         kl = kl_softmax_uniform(logits)
-        if sampler.estimator == "score_function":
-            z = sampler.layer(logits)                                   # (S, B, M, N) ranks
+        if layer.method.family == "score_function":  # REINFORCE: the surrogate's value is the N-ELBO
+            z = layer(logits)  # (S, B, M, N) ranks
             recon = reconstruction(model, (z > 0).to(logits.dtype), x)  # (S, B)
-            loss = sampler.layer.surrogate(logits, z, recon) + kl.mean()
-            report = {"loss": float((recon.mean() + kl.mean()).detach())}
-        else:
-            z = sampler(logits)
-            recon = bernoulli_reconstruction(model.decode(z), x)
-            loss = (recon + kl).mean()
-            report = {"loss": float(loss.detach())}
-            if sampler.estimator == "dab":  # the bridge learns only from its own loss
-                loss = loss + sampler.layer.bridge_loss
-                with torch.no_grad():
-                    w = sampler.last_w
-                    report["bridge_error"] = float(imitation_error(sampler.layer.bridge(w), TopK(config["k"])(w)))
-        loss.backward()
-        optimiser.step()
-        if sampler.last_grads:
-            report["cosine"] = float(cosine(sampler.last_grads["z"], sampler.last_grads["w"]))
-            sampler.last_grads.clear()
-        return report
+            return layer.estimator.surrogate(logits, z, recon) + kl.mean()
+        return (bernoulli_reconstruction(model.decode(self.sample(layer, logits)), x) + kl).mean()
 
-    # the same test noise every epoch, so the test curve moves only with the model
-    test_shape = (len(data.x_test), config["groups"], config["categories"])
-    test_noise = sampler.noise(test_shape, device, torch.Generator().manual_seed(10_000 + seed))
-
-    def evaluate():
-        logits = model.encode(data.x_test)
-        z = sampler.sample(logits, test_noise)
-        recon, kl = reconstruction(model, z, data.x_test), kl_softmax_uniform(logits)
-        out = {"test_nelbo": float((recon + kl).mean()), "test_reconstruction": float(recon.mean()),
-               "test_kl": float(kl.mean())}
-        if sampler.estimator == "dab":  # how well the bridge imitates top-k on test inputs
+    def evaluate(self, model, layer, x, config: Mapping) -> dict[str, float]:
+        logits = model.encode(x)
+        family = layer.method.family
+        g = torch.Generator().manual_seed(EVAL_NOISE_SEED)
+        noise = perturbation(config, noise_law(family), logits.shape, generator=g).to(logits)
+        z = TopK(config["k"])(logits + noise)  # one sample per image, the same every epoch
+        recon, kl = reconstruction(model, z, x), kl_softmax_uniform(logits)
+        out = {"nelbo": float((recon + kl).mean()), "reconstruction": float(recon.mean()), "kl": float(kl.mean())}
+        if family == "dab":  # how well the bridge imitates top-k on these noisy logits
             n = config["categories"]
-            w = (logits + test_noise).reshape(-1, n)
-            fit_w, hard = sampler.layer.bridge(w), z.reshape(-1, n)
-            out["test_bridge_error"] = float(imitation_error(fit_w, hard))
-            k = config["k"]
-            out["test_bridge_topk_match"] = float((TopK(k)(fit_w) == hard).all(-1).double().mean())
+            w, hard = (logits + noise).reshape(-1, n), z.reshape(-1, n)
+            fit = layer.estimator.bridge(w)
+            out["bridge_error"] = float(imitation_error(fit, hard))
+            out["bridge_topk_match"] = float((TopK(config["k"])(fit) == hard).all(-1).double().mean())
+        if family != "score_function":  # the score function sends no update through z
+            out.update(self.alignment(model, layer, x[:config["n_probe"]]))
         return out
 
-    history = fit(step, batches, epochs, evaluate, modules=[model, sampler], desc=f"dvae {method} seed {seed}")
-    history = dict(history)
-    metrics = {"test_nelbo": history["test_nelbo"][-1], "test_reconstruction": history["test_reconstruction"][-1],
-               "test_kl": history["test_kl"][-1], "train_loss": history["train_loss"][-1]}
-    if "train_cosine" in history:
-        metrics["train_cosine"] = sum(history["train_cosine"]) / len(history["train_cosine"])
-    for name in ("test_bridge_error", "test_bridge_topk_match", "train_bridge_error"):
-        if name in history:
-            metrics[name] = history[name][-1]
-    settings = {**config, **{k: v for k, v in METHODS[method].items()}, "steps": shuffled.steps}
-    return {"experiment": NAME, "method": method, "settings": settings, "seed": seed, "metrics": metrics,
-            "history": history, "wall_time_s": time.perf_counter() - start, "device": str(device)}
+    def alignment(self, model, layer, x: torch.Tensor) -> dict[str, float]:
+        """:func:`update_alignment` of ``layer``'s training-mode update on images ``x``, for
+        the reconstruction term: no parameter is changed and the random state is restored."""
+        devices = [x.device] if x.device.type == "cuda" else []
+        was_training, calls = layer.training, getattr(layer.estimator, "solver_calls", None)
+        with torch.enable_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(EVAL_NOISE_SEED)
+            layer.train()
+            w = model.encode(x).detach().reshape(-1, model.categories).requires_grad_()
+            z = layer(w)
+            recon = bernoulli_reconstruction(model.decode(z.reshape(len(x), model.groups, -1)), x).mean()
+            dz, dw = torch.autograd.grad(recon, (z, w))
+        layer.train(was_training)
+        if calls is not None:  # a probe is not a training step
+            layer.estimator.solver_calls = calls
+        return update_alignment(dz, dw)
 
 
-EXPERIMENT = Experiment(name=NAME, methods=tuple(METHODS), configs=CONFIGS, run=run,
-                        metrics=("test_nelbo", "train_cosine"))
+TASK = DiscreteVAETask()
+EXPERIMENT = TASK.experiment()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-"""What chapter 6 states about the dvae runs: ``FINDINGS`` per scale and
-``findings(runs)``, each claim computed from recorded runs.
+"""What chapter 6 states about the dvae runs: ``FINDINGS`` per scale and ``findings(runs)``,
+each claim computed from recorded runs under the comparison protocol (design section 11).
 
-:mod:`discgrad.experiments.dvae` makes the runs and ``results/<scale>/dvae.json`` holds
-them; the chapter asserts ``findings(runs) == FINDINGS[scale]``, and
-``tests/test_committed_results.py`` checks it on the committed cpu file.
+Every method's variant is chosen on the validation N-ELBO
+(:func:`~discgrad.experiments.summary.select_variants`); two methods are compared on the
+test N-ELBO, paired by seed, with the 95% paired t interval
+(:func:`discgrad.findings.protocol.verdict`): "better" or "worse" when it excludes 0, "on
+par" otherwise. :mod:`discgrad.experiments.dvae` makes the runs and
+``results/<scale>/dvae.json`` holds them; the chapter asserts ``findings(runs) ==
+FINDINGS[scale]``, and ``tests/test_committed_results.py`` checks the committed cpu file.
 """
 from __future__ import annotations
 
@@ -11,100 +15,197 @@ import math
 from typing import Mapping, Sequence
 
 from discgrad.experiments.dvae import METHODS
-from discgrad.experiments.summary import compare, summarize
+from discgrad.experiments.summary import Selection, mean_curves, select_variants
 
-#: A cosine below this counts as "small" (the update keeps less than half of ``dL/dz``'s direction).
-COSINE_SMALL = 0.5
-PROJECTIONS = ("identity", "identity_mean", "identity_norm", "identity_std")
+from . import protocol
 
-#: What chapter 6 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_committed_results.py checks results/cpu/dvae.json).
-#: At gpu scale (no run recorded yet) only the paper's claims that the cpu runs confirmed
-#: are expected.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"std_beats_imle": True, "std_best_projection": True, "none_worst_projection": False,
-            "mean_no_better_than_none": True, "scale_projections_beat_the_others": True,
-            "kl_explains_the_gap": True, "kl_near_maximum_without_scale": True,
-            "unnormalised_reconstruction_no_better": True, "sog_methods_beat_gumbel_methods": True,
-            "std_cosine_small": False, "std_cosine_near_0.8": True, "imle_cosine_small": True,
-            "dab_on_par_with_std": True, "dab_beats_imle": True, "dab_beats_gumbel_methods": True,
-            "dab_bridge_imitates_topk": True, "dab_bridge_imperfect": True,
-            "dab_cosine_below_std": True, "dab_kl_far_below_maximum": True},
-    "gpu": {"std_beats_imle": True, "std_best_projection": True},
+#: The paper's comparisons of the identity projections and I-MLE (Sahoo et al. 2023, fig. 3
+#: and fig. 5; curves only, no table): ``name: ((method, knobs), (method, knobs), what the
+#: paper shows for the first)``; ``knobs`` None is the method's chosen variant.
+PAPER_PAIRS: dict[str, tuple] = {
+    "std_vs_imle": (("identity", {"projection": "std"}), ("imle", None), "better"),
+    "mean_vs_none": (("identity", {"projection": "mean"}), ("identity", {"projection": None}), "better"),
+    "norm_vs_none": (("identity", {"projection": "norm"}), ("identity", {"projection": None}), "better"),
+    "norm_vs_mean": (("identity", {"projection": "norm"}), ("identity", {"projection": "mean"}), "better"),
+    "std_vs_norm": (("identity", {"projection": "std"}), ("identity", {"projection": "norm"}), "better"),
+}
+#: Sahoo et al. (2023, suppl. B.1, fig. 7): with P_std, "the cosine similarity between the
+#: original and the projected gradient is smaller than 0.05".
+PAPER_COSINE_BELOW = 0.05
+#: Identity's chosen variant against every other method's, and DAB's bridges (fixed width).
+OTHER_PAIRS = {f"identity_vs_{m}": ("identity", m) for m in METHODS if m != "identity"}
+
+#: What chapter 6 states about the runs at each scale (the chapter asserts it, and
+#: tests/test_committed_results.py checks results/cpu/dvae.json). At gpu scale (no run
+#: recorded yet) what holds by construction: the grids' sizes.
+FINDINGS: dict[str, dict] = {
+    "cpu": {"chosen": {"identity": {"projection": "std"},
+                       "gumbel_st": {"tau": 1.0},
+                       "score_function": {},
+                       "dab": {"bridge": "standardised", "width": 32},
+                       "imle": {"lam": 10.0}},
+            "n_variants": {"identity": 4, "gumbel_st": 3, "score_function": 1, "dab": 4, "imle": 4},
+            "at_grid_edge": ["dab"],
+            "still_falling": [],
+            "trained_beats_untrained": ["dab", "gumbel_st", "identity", "imle", "score_function"],
+            "std_vs_imle": "better",
+            "mean_vs_none": "on par",
+            "norm_vs_none": "better",
+            "norm_vs_mean": "better",
+            "std_vs_norm": "better",
+            "std_cosine": (0.61, 0.88),
+            "std_batch_cosine": (0.55, 0.84),
+            "paper_claims": {"std_vs_imle": "held",
+                             "mean_vs_none": "not held",
+                             "norm_vs_none": "held",
+                             "norm_vs_mean": "held",
+                             "std_vs_norm": "held",
+                             "fig7_cosine": "not held"},
+            "std_norm_ratio": 0.425,
+            "identity_vs_imle": "better",
+            "identity_vs_gumbel_st": "better",
+            "identity_vs_score_function": "better",
+            "identity_vs_dab": "on par",
+            "dab_standardised_vs_dense": "better",
+            "dab_bridge": (0.24, 1.0),
+            "kl_share": {"None": 0.75, "mean": 0.88, "norm": 0.08, "std": 0.09},
+            "cosines": {"identity": 0.88, "gumbel_st": 0.79, "dab": 0.71, "imle": 0.08},
+            "calls_per_step": {"identity": 1.0,
+                               "gumbel_st": 1.0,
+                               "score_function": 4.0,
+                               "dab": 1.0,
+                               "imle": 2.0},
+            "means": {"identity": 13.64,
+                      "gumbel_st": 18.05,
+                      "score_function": 18.79,
+                      "dab": 13.62,
+                      "imle": 15.73,
+                      "identity_None": 26.9,
+                      "identity_mean": 28.61,
+                      "identity_norm": 14.04,
+                      "identity_std": 13.64,
+                      "untrained": 44.49}},
+    "gpu": {"n_variants": {m: len(spec.variants()) for m, spec in METHODS.items()}},
 }
 
 
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
+def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
+    """Each method's variant, chosen on the validation N-ELBO."""
+    return select_variants(runs, "nelbo", higher_is_better=False)
 
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test N-ELBO
-    (mean ± std over seeds; "better" means the intervals do not overlap); other values are
-    means over seeds:
 
-    * ``std_beats_imle``: Identity with P_std is better than I-MLE (the paper's claim);
-    * ``std_best_projection`` / ``none_worst_projection``: that projection is better (worse)
-      than each of the other three; ``mean_no_better_than_none``: P_mean is not better than
-      no projection;
-    * ``scale_projections_beat_the_others``: P_norm and P_std are each better than None and P_mean;
-    * ``kl_explains_the_gap``: the test KL term of None and P_mean is more than 5 times
-      that of P_norm and P_std;
-    * ``kl_near_maximum_without_scale``: the test KL of None and P_mean exceeds 80 % of its
-      maximum ``M log N``;
-    * ``unnormalised_reconstruction_no_better``: their test reconstruction term is no lower
-      than P_std's;
-    * ``sog_methods_beat_gumbel_methods``: P_std and I-MLE are each better than the relaxed
-      top-k with straight-through and the score function;
-    * ``std_cosine_small``: the mean training cosine of P_std is below :data:`COSINE_SMALL`;
-      ``std_cosine_near_0.8``: it lies in ``[0.7, 0.9]``; ``imle_cosine_small``: I-MLE's is
-      below 0.15;
-    * DAB: ``dab_on_par_with_std`` (neither better nor worse than P_std), ``dab_beats_imle``,
-      ``dab_beats_gumbel_methods`` (better than the relaxed top-k with straight-through and
-      the score function); ``dab_bridge_imitates_topk``: the bridge's final test imitation
-      error (:func:`~discgrad.bridges.imitation_error`) is below 0.25 and the top-k of its output is the
-      sample's in more than 90 % of the test groups; ``dab_bridge_imperfect``: that error
-      is above 0.1 (the bridge's output is not k-hot); ``dab_cosine_below_std``: DAB's
-      mean training cosine is lower than P_std's; ``dab_kl_far_below_maximum``: DAB's test
-      KL is below 20 % of ``M log N``.
+#: The runs of one method with the given knob values.
+variant_runs = protocol.variant_runs
+
+
+def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """``a`` against ``b`` on the test N-ELBO (lower is better), paired by seed."""
+    return protocol.verdict(a, b, "test_nelbo", higher_is_better=False)
+
+
+def _runs(runs, sel, method, knobs):
+    return sel[method].runs if knobs is None else variant_runs(runs, method, **knobs)
+
+
+def still_falling(runs: Sequence[Mapping], epochs: int = protocol.FLAT_EPOCHS) -> bool:
+    """Whether the mean validation N-ELBO curve of ``runs`` (one variant's seeds) has not
+    flattened (:func:`discgrad.findings.protocol.still_moving`) and is still improving:
+    lower at the end than ``epochs`` epochs before. A curve that rises (a model getting
+    worse) would not be helped by a longer budget."""
+    curve = next(iter(mean_curves(runs, "val_nelbo").values()))
+    return protocol.still_moving(runs, "nelbo") and curve[-1] < curve[-1 - epochs]
+
+
+def _claim(held: bool, a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """The paper's claim read from our verdict: "held", or, when not, "not testable at this
+    budget" if either side's mean validation curve is still falling, else "not held"."""
+    if held:
+        return "held"
+    return "not testable at this budget" if still_falling(a) or still_falling(b) else "not held"
+
+
+def cosine_range(runs: Sequence[Mapping], metric: str = "val_cosine") -> tuple[float, float]:
+    """The smallest and largest value over the epochs of the mean (over seeds) curve of
+    ``metric``, from the first epoch's end (the untrained network excluded), to 2 decimals."""
+    curve = next(iter(mean_curves(runs, metric).values()))
+    return round(min(curve), 2), round(max(curve), 2)
+
+
+def findings(runs: Sequence[Mapping]) -> dict:
+    """The chapter's claims, computed from one results file's runs:
+
+    * ``chosen``: the variant each method's validation N-ELBO chose; ``n_variants``: how
+      many it had; ``at_grid_edge``: the methods whose chosen numeric knob is an end of its
+      grid; ``still_falling``: the methods whose chosen variant's mean validation curve is
+      still falling at the end of the budget (:func:`still_falling`);
+    * ``trained_beats_untrained``: the methods whose chosen variant's test N-ELBO is lower
+      than the untrained network's, paired by seed;
+    * the paper's comparisons (:data:`PAPER_PAIRS`): our paired verdict for each, and in
+      ``paper_claims`` whether the paper's claim "held", was "not held" or is "not testable
+      at this budget" (when our verdict differs from the paper's and the mean validation
+      curve of either side has not flattened); ``paper_claims["fig7_cosine"]``: "held" when
+      the mean cosine of Identity with P_std stayed below :data:`PAPER_COSINE_BELOW` at
+      every epoch in both readings (per group and per batch, see
+      :func:`discgrad.experiments.dvae.update_alignment`), "not held" when it stayed above in
+      both, "in part" otherwise;
+    * ``std_cosine``, ``std_batch_cosine``: the range over the epochs of those two mean
+      validation curves (:func:`cosine_range`); ``std_norm_ratio``: the final mean norm
+      ratio ``||u|| / ||g||`` of Identity with P_std, to 3 significant digits;
+    * :data:`OTHER_PAIRS`: Identity's chosen variant against every other method's;
+      ``dab_standardised_vs_dense``: the two bridges at width 128 (fixed variants);
+    * ``dab_bridge``: the chosen DAB variant's mean test imitation error
+      (:func:`~discgrad.bridges.imitation_error`) and share of test groups whose top-k
+      it gets right, to 2 decimals;
+    * ``kl_share``: the mean test KL of each Identity projection as a share of its maximum
+      ``M log N`` (softmaxes near one-hot), to 2 decimals;
+    * ``cosines``: each method's chosen variant's mean test cosine (the score function
+      sends no update), to 2 decimals; ``calls_per_step``: solver calls per training step;
+    * ``means``: each method's chosen variant's mean test N-ELBO, each Identity projection's
+      (``identity_<projection>``), and the untrained network's, to 2 decimals.
+
+    Raises:
+        ValueError: a method has no run, or a run was not recorded under the protocol.
     """
-    s = summarize(runs, ("test_nelbo", "test_kl", "test_reconstruction", "train_cosine",
-                         "test_bridge_error", "test_bridge_topk_match"))
-    missing = [m for m in METHODS if (m,) not in s]
+    sel = selections(runs)
+    missing = [m for m in METHODS if m not in sel]
     if missing:
         raise ValueError(f"the runs lack the methods {missing}")
-    nelbo = {key[0]: v["test_nelbo"] for key, v in s.items()}
-    mean = lambda method, metric: s[(method,)][metric][0]  # noqa: E731
+    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
+                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+                 "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
+                 "still_falling": sorted(m for m, s in sel.items() if still_falling(s.runs)),
+                 "trained_beats_untrained": sorted(m for m, s in sel.items()
+                                                   if protocol.beats_untrained(s.runs, "nelbo", False))}
+    claims = {}
+    for name, ((ma, ka), (mb, kb), theirs) in PAPER_PAIRS.items():
+        a, b = _runs(runs, sel, ma, ka), _runs(runs, sel, mb, kb)
+        out[name] = verdict(a, b)
+        claims[name] = _claim(out[name] == theirs, a, b)
+    std = variant_runs(runs, "identity", projection="std")
+    out["std_cosine"], out["std_batch_cosine"] = cosine_range(std), cosine_range(std, "val_batch_cosine")
+    highs = (out["std_cosine"][1], out["std_batch_cosine"][1])
+    lows = (out["std_cosine"][0], out["std_batch_cosine"][0])
+    claims["fig7_cosine"] = ("held" if max(highs) < PAPER_COSINE_BELOW
+                             else "not held" if min(lows) >= PAPER_COSINE_BELOW else "in part")
+    out["paper_claims"] = claims
+    out["std_norm_ratio"] = float(f"{protocol.mean(std, 'val_norm_ratio'):.3g}")
+    for name, (a, b) in OTHER_PAIRS.items():
+        out[name] = verdict(sel[a].runs, sel[b].runs)
+    out["dab_standardised_vs_dense"] = verdict(variant_runs(runs, "dab", bridge="standardised", width=128),
+                                               variant_runs(runs, "dab", bridge="dense", width=128))
+    out["dab_bridge"] = (round(protocol.mean(sel["dab"].runs, "test_bridge_error"), 2),
+                         round(protocol.mean(sel["dab"].runs, "test_bridge_topk_match"), 2))
     settings = runs[0]["settings"]
     kl_max = settings["groups"] * math.log(settings["categories"])
-
-    def beats_all(method, outcome):
-        return all(compare(nelbo[method], nelbo[other]) == outcome for other in PROJECTIONS if other != method)
-
-    unnormalised, normalised = ("identity", "identity_mean"), ("identity_norm", "identity_std")
-    return {
-        "std_beats_imle": compare(nelbo["identity_std"], nelbo["imle"]) == "better",
-        "std_best_projection": beats_all("identity_std", "better"),
-        "none_worst_projection": beats_all("identity", "worse"),
-        "mean_no_better_than_none": compare(nelbo["identity_mean"], nelbo["identity"]) != "better",
-        "scale_projections_beat_the_others": all(
-            compare(nelbo[a], nelbo[b]) == "better" for a in normalised for b in unnormalised),
-        "kl_explains_the_gap": min(mean(m, "test_kl") for m in unnormalised)
-        > 5 * max(mean(m, "test_kl") for m in normalised),
-        "kl_near_maximum_without_scale": all(mean(m, "test_kl") > 0.8 * kl_max for m in unnormalised),
-        "unnormalised_reconstruction_no_better": all(
-            mean(m, "test_reconstruction") >= mean("identity_std", "test_reconstruction") for m in unnormalised),
-        "sog_methods_beat_gumbel_methods": all(
-            compare(nelbo[a], nelbo[b]) == "better"
-            for a in ("identity_std", "imle") for b in ("gumbel_st", "score_function")),
-        "std_cosine_small": mean("identity_std", "train_cosine") < COSINE_SMALL,
-        "std_cosine_near_0.8": 0.7 <= mean("identity_std", "train_cosine") <= 0.9,
-        "imle_cosine_small": mean("imle", "train_cosine") < 0.15,
-        "dab_on_par_with_std": compare(nelbo["dab"], nelbo["identity_std"]) == "on par",
-        "dab_beats_imle": compare(nelbo["dab"], nelbo["imle"]) == "better",
-        "dab_beats_gumbel_methods": all(
-            compare(nelbo["dab"], nelbo[b]) == "better" for b in ("gumbel_st", "score_function")),
-        "dab_bridge_imitates_topk": mean("dab", "test_bridge_error") < 0.25
-        and mean("dab", "test_bridge_topk_match") > 0.9,
-        "dab_bridge_imperfect": mean("dab", "test_bridge_error") > 0.1,
-        "dab_cosine_below_std": mean("dab", "train_cosine") < mean("identity_std", "train_cosine"),
-        "dab_kl_far_below_maximum": mean("dab", "test_kl") < 0.2 * kl_max,
-    }
+    projections = METHODS["identity"].grid["projection"]
+    out["kl_share"] = {str(p): round(protocol.mean(variant_runs(runs, "identity", projection=p), "test_kl") / kl_max,
+                                     2) for p in projections}
+    out["cosines"] = {m: round(protocol.mean(s.runs, "test_cosine"), 2) for m, s in sel.items()
+                      if m != "score_function"}
+    out["calls_per_step"] = {m: round(protocol.mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(protocol.mean(s.runs, "test_nelbo"), 2) for m, s in sel.items()}
+    for p in projections:
+        out["means"][f"identity_{p}"] = round(protocol.mean(variant_runs(runs, "identity", projection=p),
+                                                            "test_nelbo"), 2)
+    out["means"]["untrained"] = round(protocol.mean(runs, "untrained_test_nelbo"), 2)
+    return out
