@@ -1,9 +1,13 @@
-"""What chapter 12 states about the sorting runs: ``FINDINGS`` per scale and
-``findings(runs)``, each claim computed from recorded runs.
+"""What chapter 12 states about the sorting runs: ``FINDINGS`` per scale and ``findings(runs)``,
+each claim computed from recorded runs under the comparison protocol (design section 11).
 
-:mod:`discgrad.experiments.sorting` makes the runs and ``results/<scale>/sorting.json`` holds
-them; the chapter asserts ``findings(runs) == FINDINGS[scale]``, and
-``tests/test_committed_results.py`` checks it on the committed cpu file.
+Every method's variant is chosen on the validation all-or-none accuracy
+(:func:`~discgrad.experiments.summary.select_variants`); two methods are compared on the
+chosen variants' test accuracy, paired by seed, with the 95% paired t interval
+(:func:`discgrad.findings.protocol.verdict`): "better" or "worse" when it excludes 0, "on
+par" otherwise. :mod:`discgrad.experiments.sorting` makes the runs and
+``results/<scale>/sorting.json`` holds them; the chapter asserts ``findings(runs) ==
+FINDINGS[scale]``, and ``tests/test_committed_results.py`` checks the committed cpu file.
 """
 from __future__ import annotations
 
@@ -11,23 +15,59 @@ import math
 from typing import Mapping, Sequence
 
 from discgrad.experiments.sorting import METHODS
-from discgrad.experiments.summary import compare, summarize
+from discgrad.experiments.summary import Selection, mean_curves, select_variants
 
-#: What chapter 12 states about the runs: ``findings(runs)`` must equal this at that
-#: scale (the chapter asserts it; tests/test_committed_results.py checks results/cpu/sorting.json).
-#: No gpu run has been recorded, and no claim here holds by construction at the gpu config
-#: (every one is about how training went), so at gpu scale the chapter asserts the recorded
-#: cpu claims only, on the committed cpu file. ``FINDINGS["gpu"]`` holds the cpu claims the
-#: chapter states at every scale (the bridge imitates the signum and keeps its inputs small,
-#: the smooth network beats the hard ones); the chapter checks them on the committed cpu file
-#: at every scale, gpu included. A recorded gpu run will replace them with what it shows.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"dab_better_than_straight_through": False, "dab_better_than_identity": False,
-            "dab_on_par_with_straight_through": True, "dab_on_par_with_identity": True,
-            "dab_least_saturated": True, "dab_on_par_with_ceiling": False, "ceiling_better_than_hard": True,
-            "dab_gain_77pct": False, "bridge_learns": True, "all_learn": True},
-    "gpu": {"bridge_learns": True, "dab_least_saturated": True, "ceiling_better_than_hard": True},
+from . import protocol
+
+#: What chapter 12 states about the runs at each scale (the chapter asserts it, and
+#: tests/test_committed_results.py checks results/cpu/sorting.json). No gpu run has been
+#: recorded and no claim holds by construction at the gpu config (each is about how training
+#: went), so ``FINDINGS["gpu"]`` holds cpu claims the chapter states at every scale, checked
+#: on the committed cpu file; a recorded gpu run will replace them with what it shows.
+FINDINGS: dict[str, dict] = {
+    "cpu": {"chosen": {"dab": {"bridge": "elementwise", "width": 32},
+                       "straight_through": {},
+                       "identity": {"projection": "norm"},
+                       "tanh": {},
+                       "dab_bounded": {"bridge": "elementwise", "width": 32},
+                       "straight_through_bounded": {}},
+            "n_variants": {"dab": 4, "straight_through": 1, "identity": 2, "tanh": 1, "dab_bounded": 4,
+                           "straight_through_bounded": 1},
+            "at_grid_edge": ["dab", "dab_bounded"],
+            "still_rising": [],
+            "trained_beats_untrained": ["dab", "dab_bounded", "identity", "straight_through",
+                                        "straight_through_bounded", "tanh"],
+            "dab_vs_straight_through": "on par",
+            "dab_vs_identity": "better",
+            "straight_through_vs_identity": "on par",
+            "tanh_vs_dab": "on par",
+            "bounded_dab_vs_straight_through": "on par",
+            "tanh_vs_bounded_dab": "on par",
+            "elementwise_vs_dense": "on par",
+            "bounded_elementwise_vs_dense": "on par",
+            "gain_over_straight_through": {"dab": 0.12, "dab_bounded": 0.02},
+            "gain_77pct": {"dab": False, "dab_bounded": False},
+            "bridge_learns": True,
+            "cosine_st": {"dab/dense": 0.55, "dab/elementwise": 0.79, "dab_bounded/dense": 0.96,
+                          "dab_bounded/elementwise": 0.76, "identity": 0.94},
+            "means": {"dab": 0.96, "straight_through": 0.854, "identity": 0.825, "tanh": 0.921,
+                      "dab_bounded": 0.899, "straight_through_bounded": 0.883, "untrained": 0.001}},
+    "gpu": {"bridge_learns": True, "gain_77pct": {"dab": False, "dab_bounded": False}},
 }
+
+#: The paired comparisons, as (first, second) method pairs: DAB against the other ways
+#: through the hard layer, and the smooth network against DAB, per network (the bounded
+#: network without its hard layer is the plain smooth network, layer for layer).
+PAIRS = {"dab_vs_straight_through": ("dab", "straight_through"),
+         "dab_vs_identity": ("dab", "identity"),
+         "straight_through_vs_identity": ("straight_through", "identity"),
+         "tanh_vs_dab": ("tanh", "dab"),
+         "bounded_dab_vs_straight_through": ("dab_bounded", "straight_through_bounded"),
+         "tanh_vs_bounded_dab": ("tanh", "dab_bounded")}
+#: The DAB methods, each with its own straight-through (the book's reading of the +77 %'s baseline).
+DAB_VS_BASELINE = {"dab": "straight_through", "dab_bounded": "straight_through_bounded"}
+#: The paper's headline gain in sequence sorting (abstract), relative.
+PAPER_GAIN = 0.77
 
 
 def relative_gain(a: float, b: float) -> float:
@@ -40,53 +80,89 @@ def relative_gain(a: float, b: float) -> float:
     return (a - b) / b if b > 0 else math.inf
 
 
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
+def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
+    """Each method's variant, chosen on the validation accuracy."""
+    return select_variants(runs, "accuracy", higher_is_better=True)
 
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final all-or-none
-    test accuracy (mean ± std over seeds; higher is better), for every length:
 
-    * ``dab_better_than_straight_through``, ``dab_better_than_identity``: DAB is better;
-      ``dab_on_par_with_straight_through``, ``dab_on_par_with_identity``: they are on par;
-      ``dab_on_par_with_ceiling``: DAB and the tanh network are on par;
-      ``ceiling_better_than_hard``: the tanh network is better than each hard method;
-    * ``dab_least_saturated``: the final mean share of test pre-activations with
-      ``|h| > 1`` is, under DAB, below a third of that under each other hard method;
-    * ``dab_gain_77pct``: DAB's mean accuracy is at least 77 % higher (relative) than
-      straight-through's, the paper's headline gain;
-    * ``bridge_learns``: for every DAB run the bridge's test imitation error at the last
-      epoch is below half that after the first epoch, and its sign error is below 5 %;
-    * ``all_learn``: every method's mean all-or-none accuracy is 10 times chance (1 / L!).
+#: The runs of one method with the given knob values.
+variant_runs = protocol.variant_runs
+
+
+def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """``a`` against ``b`` on the test accuracy, paired by seed."""
+    return protocol.verdict(a, b, "test_accuracy", higher_is_better=True)
+
+
+def kind_selection(runs: Sequence[Mapping], method: str, bridge: str) -> list[Mapping]:
+    """The runs of ``method``'s best width for one bridge kind, chosen on validation."""
+    widths = METHODS[method].grid["width"]
+    best = max(widths, key=lambda w: protocol.mean(variant_runs(runs, method, bridge=bridge, width=w),
+                                                     "val_accuracy"))
+    return variant_runs(runs, method, bridge=bridge, width=best)
+
+
+def final_mean(runs: Sequence[Mapping], name: str) -> float:
+    """The mean over ``runs`` of the last epoch's ``history[name]``."""
+    return next(iter(mean_curves(runs, name).values()))[-1]
+
+
+def findings(runs: Sequence[Mapping]) -> dict:
+    """The chapter's claims, computed from one results file's runs:
+
+    * ``chosen``: the variant each method's validation accuracy chose; ``n_variants``: how
+      many it had; ``at_grid_edge``: the methods whose chosen numeric knob is an end of its
+      grid (DAB's widths are two, so any choice is at an edge); ``still_rising``: the methods
+      whose chosen variant's mean validation curve has not flattened by the end of the budget
+      (:func:`discgrad.findings.protocol.flattened`);
+    * ``trained_beats_untrained``: the methods whose chosen variant's test accuracy beats the
+      untrained network's, paired by seed;
+    * the comparisons of :data:`PAIRS`: the paired verdict of the first method's chosen variant
+      against the second's;
+    * ``elementwise_vs_dense`` (and ``bounded_elementwise_vs_dense``): DAB with the
+      element-wise bridge against the dense one, each kind at its width chosen on validation;
+    * ``gain_over_straight_through``: DAB's relative gain in mean test accuracy over
+      straight-through, per network, rounded to 2 decimals; ``gain_77pct``: whether it
+      reaches the paper's +77 % in each network;
+    * ``bridge_learns``: for each DAB method's chosen variant, the mean validation imitation
+      error after the last epoch is below half that after the first;
+    * ``cosine_st``: the mean cosine, after the last epoch, between the gradient of each DAB
+      bridge kind (its chosen width) and of Identity (chosen variant) and straight-through's,
+      on the fixed validation batch, rounded to 2 decimals;
+    * ``means``: each method's chosen variant's mean test accuracy, and the untrained
+      network's (``untrained``), rounded to 3 decimals.
+
+    Raises:
+        ValueError: a method has no run, or a run was not recorded under the protocol.
     """
-    s = summarize(runs, ("test_accuracy", "test_saturated"), variant_keys=("length",))
-    lengths = sorted({key[1] for key in s})
-    missing = [(m, n) for m in METHODS for n in lengths if (m, n) not in s]
-    if missing or not lengths:
-        raise ValueError(f"the runs lack the (method, length) pairs {missing or 'all'}")
-
-    def acc(m, n):
-        return s[(m, n)]["test_accuracy"]
-
-    hard = [m for m in METHODS if METHODS[m]["estimator"] != "none"]
-    dab_runs = [r for r in runs if r["method"] == "dab"]
-    return {
-        "dab_better_than_straight_through": all(
-            compare(acc("dab", n), acc("straight_through", n), lower_is_better=False) == "better" for n in lengths),
-        "dab_better_than_identity": all(
-            compare(acc("dab", n), acc("identity", n), lower_is_better=False) == "better" for n in lengths),
-        "dab_on_par_with_straight_through": all(
-            compare(acc("dab", n), acc("straight_through", n), lower_is_better=False) == "on par" for n in lengths),
-        "dab_on_par_with_identity": all(
-            compare(acc("dab", n), acc("identity", n), lower_is_better=False) == "on par" for n in lengths),
-        "dab_least_saturated": all(s[("dab", n)]["test_saturated"][0] < s[(m, n)]["test_saturated"][0] / 3
-                                   for m in hard if m != "dab" for n in lengths),
-        "dab_on_par_with_ceiling": all(
-            compare(acc("dab", n), acc("tanh", n), lower_is_better=False) == "on par" for n in lengths),
-        "ceiling_better_than_hard": all(
-            compare(acc("tanh", n), acc(m, n), lower_is_better=False) == "better" for m in hard for n in lengths),
-        "dab_gain_77pct": all(relative_gain(acc("dab", n)[0], acc("straight_through", n)[0]) >= 0.77
-                              for n in lengths),
-        "bridge_learns": all(r["history"]["test_bridge_error"][-1] < 0.5 * r["history"]["test_bridge_error"][0]
-                             and r["metrics"]["test_bridge_sign_error"] < 0.05 for r in dab_runs),
-        "all_learn": all(acc(m, n)[0] > 10 / math.factorial(n) for m in METHODS for n in lengths),
-    }
+    sel = selections(runs)
+    missing = [m for m in METHODS if m not in sel]
+    if missing:
+        raise ValueError(f"the runs lack the methods {missing}")
+    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
+                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+                 "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
+                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, "accuracy")),
+                 "trained_beats_untrained": sorted(m for m, s in sel.items()
+                                                   if protocol.beats_untrained(s.runs, "accuracy", True))}
+    for name, (a, b) in PAIRS.items():
+        out[name] = verdict(sel[a].runs, sel[b].runs)
+    for prefix, method in (("", "dab"), ("bounded_", "dab_bounded")):
+        out[prefix + "elementwise_vs_dense"] = verdict(kind_selection(runs, method, "elementwise"),
+                                                       kind_selection(runs, method, "dense"))
+    gains = {m: relative_gain(protocol.mean(sel[m].runs, "test_accuracy"), protocol.mean(sel[b].runs, "test_accuracy"))
+             for m, b in DAB_VS_BASELINE.items()}
+    out["gain_over_straight_through"] = {m: round(g, 2) for m, g in gains.items()}
+    out["gain_77pct"] = {m: g >= PAPER_GAIN for m, g in gains.items()}
+    out["bridge_learns"] = all(
+        next(iter(mean_curves(sel[m].runs, "val_bridge_error").values()))[-1]
+        < 0.5 * next(iter(mean_curves(sel[m].runs, "val_bridge_error").values()))[0] for m in DAB_VS_BASELINE)
+    cos = {}
+    for m in DAB_VS_BASELINE:
+        for kind in METHODS[m].grid["bridge"]:
+            cos[f"{m}/{kind}"] = round(final_mean(kind_selection(runs, m, kind), "val_cosine_st"), 2)
+    cos["identity"] = round(final_mean(sel["identity"].runs, "val_cosine_st"), 2)
+    out["cosine_st"] = cos
+    out["means"] = {m: round(protocol.mean(s.runs, "test_accuracy"), 3) for m, s in sel.items()}
+    out["means"]["untrained"] = round(protocol.mean(runs, "untrained_test_accuracy"), 3)
+    return out
