@@ -5,7 +5,7 @@
 What is timed: for each experiment (``warcraft`` on 12x12 maps, ``globe_tsp`` with k = 5
 countries, both at the ``--scale`` config) and each method of the module's ``METHODS``
 (read when the script runs, so new methods are picked up), ``run(method, seed=0,
-max_steps=S)`` with ``S`` the number of steps of one epoch (``ceil(n_train /
+max_steps=S)`` (a method with a grid runs its first variant) with ``S`` the number of steps of one epoch (``ceil(n_train /
 batch_size)``). The time is the one the run records itself: ``discgrad.train.fit`` keeps
 per epoch the wall time of the optimisation steps (forward, loss, backward, optimiser
 update, and drawing the batches) in ``history["epoch_time_s"]``; the per-epoch
@@ -41,8 +41,11 @@ EXPERIMENTS = {"warcraft": warcraft, "globe_tsp": globe_tsp}
 
 def reference_methods(module) -> tuple[str, str]:
     """The plain Identity and plain Blackbox methods of an experiment (the first of each)."""
-    identity = next(m for m, s in module.METHODS.items() if s["estimator"] == "identity")
-    blackbox = next(m for m, s in module.METHODS.items() if s["estimator"] == "blackbox")
+    def family(spec):  # a Method (the comparison protocol's experiments) or a dict of settings
+        return getattr(spec, "family", None) or spec["estimator"]
+
+    identity = next(m for m, s in module.METHODS.items() if family(s) == "identity")
+    blackbox = next(m for m, s in module.METHODS.items() if family(s) == "blackbox")
     return identity, blackbox
 
 
