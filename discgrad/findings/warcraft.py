@@ -1,128 +1,223 @@
 """What chapter 11 states about the warcraft runs: ``FINDINGS`` per scale and
-``findings(runs)``, each claim computed from recorded runs.
+``findings(runs)``, each claim computed from recorded runs under the comparison protocol
+(design section 11).
 
-:mod:`discgrad.experiments.warcraft` makes the runs and ``results/<scale>/warcraft.json`` holds
-them; the chapter asserts ``findings(runs) == FINDINGS[scale]``, and
-``tests/test_committed_results.py`` checks it on the committed cpu file.
+Every method's variant is chosen on the validation cost ratio (lower is better;
+:func:`~discgrad.experiments.summary.select_variants`); two methods are compared on the
+chosen variants' test cost ratio, paired by seed, with the 95% paired t interval
+(:func:`discgrad.findings.protocol.verdict`): "better" or "worse" when it excludes 0, "on
+par" otherwise. :mod:`discgrad.experiments.warcraft` makes the runs and
+``results/<scale>/warcraft.json`` holds them; the chapter asserts ``findings(runs) ==
+FINDINGS[scale]``, and ``tests/test_committed_results.py`` checks the committed cpu file.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from discgrad.experiments.summary import compare, summarize
+from discgrad.experiments.summary import Selection, select_variants
 from discgrad.experiments.warcraft import METHODS
 
-#: What chapter 11 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_committed_results.py checks results/cpu/warcraft.json).
-#: At gpu scale (no run recorded yet) only the solver-call count, which holds by construction.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"identity_on_par_with_blackbox": False, "best_identity_on_par_or_better": False,
-            "identity_step_cheaper": False, "identity_layer_cheaper": True, "identity_costs_explode": True,
-            "norm_better_than_no_projection": True, "blackbox_best": True,
-            "identity_one_call_blackbox_two": True, "all_learn": False,
-            "perturbed_better_than_blackbox": True, "perturbed_ten_calls_dab_one": True,
-            "perturbed_layer_costliest": True, "dab_better_than_identity": True,
-            "dab_worse_than_blackbox_in_every_seed": True, "dab_costs_collapse_in_some_seed": True,
-            "dab_bridge_imprecise": True},
-    "gpu": {"identity_one_call_blackbox_two": True, "perturbed_ten_calls_dab_one": True},
+from . import protocol
+
+METRIC = "cost_ratio"
+
+#: What chapter 11 states about the runs at each scale (the chapter asserts it, and
+#: tests/test_committed_results.py checks results/cpu/warcraft.json). At gpu scale (no run
+#: recorded yet) only what follows by construction: the grids' sizes and the linear loss.
+FINDINGS: dict[str, dict] = {
+    "cpu": {"chosen": {"identity": {"projection": "norm"},
+                       "identity_noise": {"alpha": 0.1},
+                       "blackbox": {"lam": 1500.0},
+                       "fenchel_young": {"sigma": 0.1},
+                       "dab": {"bridge": "conv", "width": 32},
+                       "identity_linear": {"projection": None},
+                       "identity_noise_linear": {"alpha": 0.1}},
+            "n_variants": {"identity": 3,
+                           "identity_noise": 4,
+                           "blackbox": 4,
+                           "fenchel_young": 4,
+                           "dab": 4,
+                           "identity_linear": 3,
+                           "identity_noise_linear": 3},
+            "at_grid_edge": ["blackbox", "dab"],
+            "still_rising": ["identity_linear"],
+            "trained_beats_untrained": ["blackbox",
+                                        "dab",
+                                        "fenchel_young",
+                                        "identity",
+                                        "identity_linear",
+                                        "identity_noise",
+                                        "identity_noise_linear"],
+            "identity_vs_blackbox": "on par",
+            "noise_vs_blackbox": "better",
+            "fenchel_young_vs_blackbox": "better",
+            "fenchel_young_vs_identity": "on par",
+            "dab_vs_identity": "on par",
+            "dab_vs_blackbox": "on par",
+            "linear_vs_absolute": "worse",
+            "noise_linear_vs_absolute": "worse",
+            "norm_vs_none": "better",
+            "std_beats_untrained": False,
+            "claims": {"identity_on_par_with_blackbox": "held",
+                       "norm_does_not_matter": "not held",
+                       "noise_does_not_matter": "held"},
+            "linear_margin_size_irrelevant": True,
+            "dab_conv_vs_dense": "better",
+            "dab_bridge_error": 0.7,
+            "cost_scale": {"identity": 2.1,
+                           "identity_noise": 1.8,
+                           "blackbox": 0.3,
+                           "fenchel_young": 1.6,
+                           "dab": 0.7,
+                           "identity_linear": 91.9,
+                           "identity_noise_linear": 1.7},
+            "calls_per_step": {"identity": 1.0,
+                               "identity_noise": 1.0,
+                               "blackbox": 2.0,
+                               "fenchel_young": 10.0,
+                               "dab": 1.0,
+                               "identity_linear": 1.0,
+                               "identity_noise_linear": 1.0},
+            "means": {"identity": 108.3,
+                      "identity_noise": 107.2,
+                      "blackbox": 111.1,
+                      "fenchel_young": 109.0,
+                      "dab": 117.7,
+                      "identity_linear": 117.4,
+                      "identity_noise_linear": 118.3,
+                      "untrained": 149.2}},
+    "gpu": {"n_variants": {m: len(spec.variants()) for m, spec in METHODS.items()},
+            "linear_margin_size_irrelevant": True},
 }
 
-#: DAB's costs count as collapsed in a run when the final test cost norm is below this
-#: share of the first epoch's (fixed when the check was written, after the cpu run).
-DAB_COLLAPSE_SHARE = 0.05
+#: The paper's comparisons (Sahoo et al. 2023, table 7), as pairs of this module's methods'
+#: chosen variants.
+PAPER_PAIRS = {"identity_vs_blackbox": ("identity", "blackbox"), "noise_vs_blackbox": ("identity_noise", "blackbox")}
+#: Two methods from outside the paper, against Blackbox and against Identity.
+OTHER_PAIRS = {"fenchel_young_vs_blackbox": ("fenchel_young", "blackbox"),
+               "fenchel_young_vs_identity": ("fenchel_young", "identity"),
+               "dab_vs_identity": ("dab", "identity"), "dab_vs_blackbox": ("dab", "blackbox")}
+#: The original code's linear loss against the main one, method by method.
+LOSS_PAIRS = {"linear_vs_absolute": ("identity_linear", "identity"),
+              "noise_linear_vs_absolute": ("identity_noise_linear", "identity_noise")}
+
+#: The claims of the paper's table 7 (its caption: "BB and Identity work similarly well.
+#: Normalization P_norm or noise does not affect the performance significantly."), each an
+#: "on par" between two groups of runs: ``(method, knobs)``, knobs ``None`` for the variant
+#: chosen on validation. The noise margin runs with P_norm here, so it is compared with
+#: Identity with P_norm.
+PAPER_CLAIMS = {
+    "identity_on_par_with_blackbox": (("identity", None), ("blackbox", None)),
+    "norm_does_not_matter": (("identity", {"projection": "norm"}), ("identity", {"projection": None})),
+    "noise_does_not_matter": (("identity_noise", None), ("identity", {"projection": "norm"})),
+}
 
 
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
+def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
+    """Each method's variant, chosen on the validation cost ratio."""
+    return select_variants(runs, METRIC, higher_is_better=False)
 
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test cost ratio
-    (mean ± std over seeds; lower is better), for every map size:
 
-    * ``identity_on_par_with_blackbox``: Identity without projection and Blackbox are on par
-      (the paper's table 7); ``best_identity_on_par_or_better``: the best of the three
-      Identity variants (by mean) is on par with or better than Blackbox;
-    * ``identity_step_cheaper``: the mean training step of Identity without projection takes
-      less time than Blackbox's; ``identity_layer_cheaper``: the median forward and backward
-      pass of its path layer alone does; ``identity_one_call_blackbox_two``: they make one
-      and two solver calls per step;
-    * ``identity_costs_explode``: the final mean test cost norm of Identity without
-      projection is more than 10 times that of Identity with P_norm and of Blackbox;
-    * ``norm_better_than_no_projection``: Identity with P_norm is better than without;
-      ``blackbox_best``: Blackbox is better than each Identity variant;
-    * ``all_learn``: every method's mean cost ratio is below that of the first epoch's
-      evaluation (training improved the paths).
+#: The runs of one method with the given knob values.
+variant_runs = protocol.variant_runs
 
-    The two methods from outside the paper (issue 11):
 
-    * ``perturbed_better_than_blackbox``: Perturbed (Fenchel-Young loss) is better than
-      Blackbox; ``perturbed_ten_calls_dab_one``: they make ``n_samples`` (10) and 1 solver
-      calls per step; ``perturbed_layer_costliest``: Perturbed's layer alone takes longer
-      than every other method's;
-    * ``dab_better_than_identity``: DAB is better than Identity without projection;
-      ``dab_worse_than_blackbox_in_every_seed``: every DAB run ends with a higher cost
-      ratio than every Blackbox run; ``dab_costs_collapse_in_some_seed``: in some DAB run
-      the final test cost norm is below :data:`DAB_COLLAPSE_SHARE` of the first epoch's;
-      ``dab_bridge_imprecise``: the bridge, rounded at 0.5, misses more than 5 cells of
-      the exact path per test map on average.
+def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """``a`` against ``b`` on the test cost ratio (lower is better), paired by seed."""
+    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=False)
+
+
+def _same_curves(groups: Sequence[Sequence[Mapping]]) -> bool:
+    """Whether every seed's validation curve is identical across the groups of runs."""
+    curves = [{r["seed"]: r["history"][f"val_{METRIC}"] for r in g} for g in groups]
+    return all(c == curves[0] for c in curves[1:])
+
+
+def _all_tied(runs: Sequence[Mapping], method: str) -> bool:
+    """Whether every variant of ``method`` has the same mean validation cost ratio (the
+    choice then falls on the first variant and says nothing)."""
+    means = {round(protocol.mean(variant_runs(runs, method, **v), f"val_{METRIC}"), 12)
+             for v in METHODS[method].variants()}
+    return len(means) == 1
+
+
+def claim_status(runs: Sequence[Mapping], sel: Mapping[str, Selection] | None = None) -> dict[str, str]:
+    """Each of :data:`PAPER_CLAIMS`: "held" (paired verdict "on par"), "not held" (better or
+    worse), or "not testable at this budget" (a group's mean validation curve has not
+    flattened: the verdict could still change)."""
+    sel = selections(runs) if sel is None else sel
+
+    def group(method, knobs):
+        return sel[method].runs if knobs is None else variant_runs(runs, method, **knobs)
+
+    out = {}
+    for name, (a, b) in PAPER_CLAIMS.items():
+        first, second = group(*a), group(*b)
+        if protocol.still_moving(first, METRIC) or protocol.still_moving(second, METRIC):
+            out[name] = "not testable at this budget"
+        else:
+            out[name] = "held" if verdict(first, second) == "on par" else "not held"
+    return out
+
+
+def findings(runs: Sequence[Mapping]) -> dict:
+    """The chapter's claims, computed from one results file's runs:
+
+    * ``chosen``: the variant each method's validation cost ratio chose; ``n_variants``: how
+      many it had; ``at_grid_edge``: the methods whose chosen numeric knob is an end of its
+      grid (unless every variant tied on validation, as the linear loss's margins do);
+      ``still_rising``: the methods whose chosen variant's mean validation curve has not
+      flattened by the end of the budget (their verdicts are not final);
+    * ``trained_beats_untrained``: the methods whose chosen variant's test cost ratio beats
+      the untrained network's, paired by seed;
+    * the paper's comparisons (:data:`PAPER_PAIRS`), those of the two methods from outside it
+      (:data:`OTHER_PAIRS`) and of the two losses (:data:`LOSS_PAIRS`): the paired verdict of
+      the first method's chosen variant against the second's;
+    * ``norm_vs_none``: Identity with P_norm against Identity without projection (fixed
+      variants); ``std_beats_untrained``: whether Identity with P_std (a fixed variant,
+      whose training solves on clamped centred costs) beats the untrained network;
+      ``claims``: :func:`claim_status` of the paper's table 7;
+    * ``linear_margin_size_irrelevant``: with the linear loss, every seed's validation curve
+      is identical for every noise margin alpha (Identity's gradient ignores the path,
+      which is all a margin changes);
+    * ``dab_conv_vs_dense``: DAB with the convolutional bridge against the dense one, both
+      of width 32 (fixed variants); ``dab_bridge_error``: the chosen DAB variant's mean test
+      imitation error (:func:`~discgrad.bridges.imitation_error`), rounded to 2 decimals;
+    * ``cost_scale``: per method, the chosen variant's mean test cost RMS entry over the
+      untrained network's, rounded to 1 decimal (above 1: the costs grew in training);
+    * ``calls_per_step``: the solver calls per step of each method (chosen variant);
+    * ``means``: each method's chosen variant's mean test cost ratio, and the untrained
+      network's (``untrained``), rounded to 1 decimal.
+
+    Raises:
+        ValueError: a method has no run, or a run was not recorded under the protocol.
     """
-    s = summarize(runs, ("test_cost_ratio", "step_time_s", "solver_calls_per_step", "layer_time_s",
-                         "test_cost_norm"), variant_keys=("grid",))
-    grids = sorted({key[1] for key in s})
-    missing = [(m, g) for m in METHODS for g in grids if (m, g) not in s]
-    if missing or not grids:
-        raise ValueError(f"the runs lack the (method, grid) pairs {missing or 'all'}")
-
-    def ratio(m, g):
-        return s[(m, g)]["test_cost_ratio"]
-
-    def first_ratio(m, g):
-        values = [r["history"]["test_cost_ratio"][0] for r in runs
-                  if r["method"] == m and r["settings"]["grid"] == g]
-        return sum(values) / len(values)
-
-    identities = [m for m in METHODS if METHODS[m]["estimator"] == "identity"]
-
-    def final(m, g, metric):
-        return [r["metrics"][metric] for r in runs if r["method"] == m and r["settings"]["grid"] == g]
-
-    def collapsed(m, g):
-        return [r["history"]["test_cost_norm"][-1] < DAB_COLLAPSE_SHARE * r["history"]["test_cost_norm"][0]
-                for r in runs if r["method"] == m and r["settings"]["grid"] == g]
-
-    n_samples = METHODS["perturbed"]["n_samples"]
-    return {
-        "identity_on_par_with_blackbox": all(compare(ratio("identity", g), ratio("blackbox", g)) == "on par"
-                                             for g in grids),
-        "best_identity_on_par_or_better": all(
-            compare(min((ratio(m, g) for m in identities), key=lambda v: v[0]), ratio("blackbox", g)) != "worse"
-            for g in grids),
-        "identity_step_cheaper": all(s[("identity", g)]["step_time_s"][0] < s[("blackbox", g)]["step_time_s"][0]
-                                     for g in grids),
-        "identity_layer_cheaper": all(s[("identity", g)]["layer_time_s"][0] < s[("blackbox", g)]["layer_time_s"][0]
-                                      for g in grids),
-        "identity_costs_explode": all(
-            s[("identity", g)]["test_cost_norm"][0] > 10 * max(s[(m, g)]["test_cost_norm"][0]
-                                                              for m in ("identity_norm", "blackbox"))
-            for g in grids),
-        "norm_better_than_no_projection": all(
-            compare(ratio("identity_norm", g), ratio("identity", g)) == "better" for g in grids),
-        "blackbox_best": all(compare(ratio("blackbox", g), ratio(m, g)) == "better" for m in identities for g in grids),
-        "identity_one_call_blackbox_two": all(
-            s[("identity", g)]["solver_calls_per_step"][0] == 1 and s[("blackbox", g)]["solver_calls_per_step"][0] == 2
-            for g in grids),
-        "all_learn": all(ratio(m, g)[0] < first_ratio(m, g) for m in METHODS for g in grids),
-        "perturbed_better_than_blackbox": all(compare(ratio("perturbed", g), ratio("blackbox", g)) == "better"
-                                              for g in grids),
-        "perturbed_ten_calls_dab_one": all(
-            s[("perturbed", g)]["solver_calls_per_step"][0] == n_samples and s[("dab", g)]["solver_calls_per_step"][0] == 1
-            for g in grids),
-        "perturbed_layer_costliest": all(
-            s[("perturbed", g)]["layer_time_s"][0] > max(s[(m, g)]["layer_time_s"][0] for m in METHODS if m != "perturbed")
-            for g in grids),
-        "dab_better_than_identity": all(compare(ratio("dab", g), ratio("identity", g)) == "better" for g in grids),
-        "dab_worse_than_blackbox_in_every_seed": all(
-            min(final("dab", g, "test_cost_ratio")) > max(final("blackbox", g, "test_cost_ratio")) for g in grids),
-        "dab_costs_collapse_in_some_seed": all(any(collapsed("dab", g)) for g in grids),
-        "dab_bridge_imprecise": all(sum(final("dab", g, "test_bridge_hamming")) / len(final("dab", g, "test_bridge_hamming")) > 5
-                                    for g in grids),
-    }
+    sel = selections(runs)
+    missing = [m for m in METHODS if m not in sel]
+    if missing:
+        raise ValueError(f"the runs lack the methods {missing}")
+    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
+                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+                 "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)
+                                        and not _all_tied(runs, m)),
+                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, METRIC)),
+                 "trained_beats_untrained": sorted(m for m, s in sel.items()
+                                                   if protocol.beats_untrained(s.runs, METRIC, False))}
+    for name, (a, b) in {**PAPER_PAIRS, **OTHER_PAIRS, **LOSS_PAIRS}.items():
+        out[name] = verdict(sel[a].runs, sel[b].runs)
+    out["norm_vs_none"] = verdict(variant_runs(runs, "identity", projection="norm"),
+                                  variant_runs(runs, "identity", projection=None))
+    out["std_beats_untrained"] = protocol.beats_untrained(variant_runs(runs, "identity", projection="std"),
+                                                          METRIC, False)
+    out["claims"] = claim_status(runs, sel)
+    out["linear_margin_size_irrelevant"] = _same_curves(
+        [variant_runs(runs, "identity_noise_linear", **v) for v in METHODS["identity_noise_linear"].variants()])
+    out["dab_conv_vs_dense"] = verdict(variant_runs(runs, "dab", bridge="conv", width=32),
+                                       variant_runs(runs, "dab", bridge="dense", width=32))
+    out["dab_bridge_error"] = round(protocol.mean(sel["dab"].runs, "test_bridge_error"), 2)
+    out["cost_scale"] = {m: round(protocol.mean(s.runs, "test_cost_rms")
+                                  / protocol.mean(s.runs, "untrained_test_cost_rms"), 1) for m, s in sel.items()}
+    out["calls_per_step"] = {m: round(protocol.mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(protocol.mean(s.runs, f"test_{METRIC}"), 1) for m, s in sel.items()}
+    out["means"]["untrained"] = round(protocol.mean(runs, f"untrained_test_{METRIC}"), 1)
+    return out
