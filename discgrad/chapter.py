@@ -38,6 +38,8 @@ DISPLAY_NAMES: dict[str, str] = {
     "l2x": "L2X relaxation",
     "softsub": "SoftSub",
     "tanh": "tanh network (no discrete layer)",
+    "spo_plus": "SPO+",
+    "two_stage": "two-stage (MSE on the costs)",
 }
 
 

@@ -16,9 +16,9 @@ from discgrad.results import PROVENANCE_FIELDS, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = ROOT / "results" / "cpu"
-#: every experiment of Part III, in chapter order; each must have results/cpu/<name>.json
+#: every experiment of Part III and chapter 18, in chapter order; each must have results/cpu/<name>.json
 EXPERIMENTS = ("dvae", "l2x", "graph_matching", "retrieval", "globe_tsp", "warcraft", "sorting",
-               "dab_classification", "dab_autoencoder", "dab_vae")
+               "dab_classification", "dab_autoencoder", "dab_vae", "own_solver")
 MIN_SEEDS = 3
 #: under the comparison protocol (design section 11): at least 5 seeds, 10 where a run
 #: takes under 15 s

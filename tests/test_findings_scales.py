@@ -8,7 +8,7 @@ has, and the chapters fail, not skip, when a recorded cpu file is missing (issue
   the overview), the chapter asserts the recorded cpu claims at gpu scale and checks
   ``FINDINGS["gpu"]`` on the committed cpu file: here we compute the same.
 * Retrieval's gpu claims that hold by construction (the grids' sizes) agree with the grids.
-* The notebooks of chapters 6 to 15 and 17 hold none of the old fallbacks that skipped a check
+* The notebooks of chapters 6 to 15, 17 and 18 hold none of the old fallbacks that skipped a check
   when the committed file was missing.
 """
 import importlib
@@ -23,13 +23,13 @@ from discgrad.results import load_results, recorded_path
 from discgrad.scale import SCALES
 
 ROOT = Path(__file__).resolve().parent.parent
-#: the experiments of Part III (as in tests/test_committed_results.py) and chapter 17's overview
+#: the experiments of Part III and chapter 18 (as in tests/test_committed_results.py) and chapter 17's overview
 EXPERIMENTS = ("dvae", "l2x", "graph_matching", "retrieval", "globe_tsp", "warcraft", "sorting",
-               "dab_classification", "dab_autoencoder", "dab_vae")
+               "dab_classification", "dab_autoencoder", "dab_vae", "own_solver")
 #: the chapters whose gpu branch checks FINDINGS["gpu"] on the committed cpu file
 CHECKED_ON_CPU_FILE = {"sorting": 12, "dab_classification": 13, "dab_vae": 15, "overview": 17}
 #: the chapters that must fail, not skip, when the committed cpu file is missing
-CHAPTERS = ("06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "17")
+CHAPTERS = ("06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "17", "18")
 #: code that skipped a chapter's checks when the committed file was missing
 SKIPPING = ('if "cpu" in recorded', "committed is None", "committed is not None",
             "if not rec_path.exists()", "if ours is not None", "is missing)")

@@ -31,6 +31,7 @@ NOTEBOOKS = (
     "notebooks/15_dab_density",
     "notebooks/16_performance",
     "notebooks/17_results_and_guide",
+    "notebooks/18_your_own_solver",
 )
 
 
