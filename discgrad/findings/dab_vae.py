@@ -1,90 +1,201 @@
 """What chapter 15 states about the dab_vae runs: ``FINDINGS`` per scale and
-``findings(runs)``, each claim computed from recorded runs.
+``findings(runs)``, each claim computed from recorded runs under the comparison protocol
+(design section 11).
 
-:mod:`discgrad.experiments.dab_vae` makes the runs and ``results/<scale>/dab_vae.json`` holds
-them; the chapter asserts ``findings(runs) == FINDINGS[scale]``, and
-``tests/test_committed_results.py`` checks it on the committed cpu file.
+Every method's variant is chosen on the validation N-ELBO
+(:func:`~discgrad.experiments.summary.select_variants`); two methods are compared on the
+chosen variants' test N-ELBO, paired by seed, with the 95% paired t interval
+(:func:`discgrad.findings.protocol.verdict`): "better" or "worse" when it excludes 0, "on
+par" otherwise. A comparison whose chosen curves have not left the collapsed plateau and
+flattened after it by the end of the budget is "not testable at this budget".
+:mod:`discgrad.experiments.dab_vae` makes the runs and ``results/<scale>/dab_vae.json`` holds them; the chapter asserts ``findings(runs) ==
+FINDINGS[scale]``, and ``tests/test_committed_results.py`` checks the committed cpu file.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 from discgrad.experiments.dab_vae import METHODS
-from discgrad.experiments.summary import compare, mean_curves, summarize
+from discgrad.experiments.summary import Selection, mean_curves, select_variants
 
-#: The paper's claim (Ramapuram and Webb 2019): a test variational lower bound 9 % better
-#: than RELAX's; we read it as the relative gap of the test N-ELBO, ``(relax - dab) / relax``.
+from . import protocol
+
+METRIC = "nelbo"
+
+#: The paper's claim (Ramapuram and Webb 2019, abstract and density-estimation section): a
+#: test variational lower bound 9 % better than RELAX's; we read it as the relative gap of the
+#: test N-ELBO, ``(relax - dab) / relax``.
 PAPER_GAIN_OVER_RELAX = 0.09
 
-#: What chapter 15 states about the runs at each scale: ``findings(runs)`` must equal this
-#: (the chapter asserts it, and tests/test_committed_results.py checks results/cpu/dab_vae.json).
-#: No gpu run has been recorded, and no claim here holds by construction at the gpu config
-#: (every one is about how training went), so at gpu scale the chapter asserts the recorded
-#: cpu claims only, on the committed cpu file. ``FINDINGS["gpu"]`` holds the cpu claims the
-#: chapter states at every scale (RELAX's control variate beats REINFORCE's baseline, the
-#: bridge's error halves); the chapter checks them on the committed cpu file at every scale,
-#: gpu included. A recorded gpu run will replace them with what it shows.
-FINDINGS: dict[str, dict[str, bool]] = {
-    "cpu": {"dab_beats_relax": False, "dab_gain_over_relax_at_least_9pct": False, "relax_beats_dab": True,
-            "dab_on_par_with_reinforce": True, "relax_beats_reinforce": True,
-            "gumbel_st_beats_dab": True, "relax_on_par_with_gumbel_st": True,
-            "dab_code_carries_most_kl": True, "dab_reconstruction_better_than_relax_and_gumbel_st": True,
-            "bridge_error_halves": True, "bridge_error_below_0.05": False, "bridge_error_near_0.1": True,
-            "all_still_improving": True},
-    "gpu": {"relax_beats_reinforce": True, "bridge_error_halves": True},
+#: The code is "collapsed" while the mean validation KL term (the nats the code carries per
+#: image) is below this; the epoch from which it stays at or above it is where a method left
+#: the plateau.
+COLLAPSED_KL = 1.0
+
+#: The comparisons the chapter states: the paper's (DAB against RELAX) and the others, as
+#: pairs of chosen variants.
+PAIRS = {"dab_vs_relax": ("dab", "relax"), "dab_vs_reinforce": ("dab", "reinforce"),
+         "dab_vs_gumbel_st": ("dab", "gumbel_st"), "relax_vs_reinforce": ("relax", "reinforce"),
+         "relax_vs_gumbel_st": ("relax", "gumbel_st")}
+
+#: What chapter 15 states about the runs at each scale (the chapter asserts it, and
+#: tests/test_committed_results.py checks results/cpu/dab_vae.json). At gpu scale (no run
+#: recorded) only what holds by construction: the grids' sizes and the solver calls per step;
+#: the chapter checks them on the committed cpu file at every scale.
+FINDINGS: dict[str, dict] = {
+    "cpu": {"chosen": {"dab": {"bridge": "dense", "width": 128},
+                       "reinforce": {},
+                       "relax": {},
+                       "gumbel_st": {"tau": 0.5}},
+            "n_variants": {"dab": 6, "reinforce": 1, "relax": 1, "gumbel_st": 4},
+            "at_grid_edge": ["dab"],
+            "still_rising": [],
+            "trained_beats_untrained": ["dab", "gumbel_st", "reinforce", "relax"],
+            "plateau_exit": {"dab": 36, "reinforce": 67, "relax": 28, "gumbel_st": 27},
+            "dab_vs_relax": "on par",
+            "dab_vs_reinforce": "on par",
+            "dab_vs_gumbel_st": "on par",
+            "relax_vs_reinforce": "better",
+            "relax_vs_gumbel_st": "on par",
+            "dab_gain_over_relax": -0.009,
+            "paper_gain_reached": False,
+            "widths": {"dense": 128, "elementwise": 128},
+            "elementwise_vs_dense": "on par",
+            "bridge": {"dense": {"error": 0.07, "cosine_st": 0.37, "cosine_gumbel": 0.67},
+                       "elementwise": {"error": 0.03, "cosine_st": 0.19, "cosine_gumbel": 0.35}},
+            "calls_per_step": {"dab": 1.0, "reinforce": 1.0, "relax": 1.0, "gumbel_st": 1.0},
+            "means": {"dab": 20.83, "reinforce": 21.99, "relax": 20.64, "gumbel_st": 20.68, "untrained": 44.58}},
+    "gpu": {"n_variants": {"dab": 6, "reinforce": 1, "relax": 1, "gumbel_st": 4},
+            "calls_per_step": {"dab": 1.0, "reinforce": 1.0, "relax": 1.0, "gumbel_st": 1.0}},
 }
 
 
-def relative_gain(runs: Sequence[Mapping], method: str, reference: str) -> float:
-    """``(N-ELBO(reference) - N-ELBO(method)) / N-ELBO(reference)``, means over seeds."""
-    s = summarize(runs, ("test_nelbo",))
-    a, r = s[(method,)]["test_nelbo"][0], s[(reference,)]["test_nelbo"][0]
-    return (r - a) / r
+def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
+    """Each method's variant, chosen on the validation N-ELBO."""
+    return select_variants(runs, METRIC, higher_is_better=False)
 
 
-def findings(runs: Sequence[Mapping]) -> dict[str, bool]:
-    """The chapter's claims, computed from recorded runs (one results file's ``runs``).
+#: The runs of one method with the given knob values.
+variant_runs = protocol.variant_runs
 
-    Comparisons use :func:`discgrad.experiments.summary.compare` on the final test N-ELBO
-    (mean ± std over seeds; "better" means the intervals do not overlap):
 
-    * ``dab_beats_relax``: DAB is better than RELAX; ``dab_gain_over_relax_at_least_9pct``:
-      its relative gain is at least :data:`PAPER_GAIN_OVER_RELAX` (the paper's claim);
-      ``relax_beats_dab``: the reverse;
-    * ``dab_on_par_with_reinforce``, ``relax_beats_reinforce``: as named;
-    * ``gumbel_st_beats_dab``, ``relax_on_par_with_gumbel_st``: against the biased reference;
-    * ``dab_code_carries_most_kl``: DAB's mean test KL term is the largest of the four;
-      ``dab_reconstruction_better_than_relax_and_gumbel_st``: its mean test reconstruction
-      term is lower than theirs;
-    * ``bridge_error_halves``: the bridge's per-bit error in the last epoch is below half
-      that of the first (means over seeds); ``bridge_error_below_0.05``: it ends below 0.05,
-      a fifth of the 0.25 of answering 1/2 everywhere; ``bridge_error_near_0.1``: it ends
-      in ``(0.05, 0.15)``;
-    * ``all_still_improving``: for every method the mean test N-ELBO of the last epoch is
-      below that of 20 epochs earlier (training has not converged).
+def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+    """``a`` against ``b`` on the test N-ELBO, paired by seed (lower is better)."""
+    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=False)
+
+
+def mean_curve(runs: Sequence[Mapping], metric: str) -> list[float]:
+    """The per-epoch mean over ``runs`` (one variant's seeds) of ``history[metric]``."""
+    return next(iter(mean_curves(runs, metric).values()))
+
+
+def plateau_exit(runs: Sequence[Mapping]) -> int | None:
+    """The epoch (1-based) from which the mean validation KL term stays at or above
+    :data:`COLLAPSED_KL` to the end, or ``None`` when it ends below (the code stayed
+    collapsed). A transient rise above the line that falls back does not count.
+
+    Example:
+        >>> plateau_exit([{"method": "m", "settings": {}, "history": {"val_kl": [0.1, 1.5, 0.5, 1.2, 3.0]}}])
+        4
     """
-    s = summarize(runs, ("test_nelbo", "test_kl", "test_reconstruction"))
-    missing = [m for m in METHODS if (m,) not in s]
+    curve = mean_curve(runs, "val_kl")
+    below = [e for e, v in enumerate(curve) if v < COLLAPSED_KL]
+    if not below:
+        return 1
+    return None if below[-1] == len(curve) - 1 else below[-1] + 2
+
+
+def still_moving(runs: Sequence[Mapping]) -> bool:
+    """Whether one variant's mean validation N-ELBO has not settled by the end of the budget:
+    the code never left the collapsed plateau (:func:`plateau_exit`), or the curve from the
+    epoch it left has not flattened (:func:`~discgrad.findings.protocol.flattened`). Measured
+    from the plateau's end, not from the first epoch, since the plateau itself is flat.
+
+    Example:
+        >>> runs = [{"method": "m", "settings": {}, "history": {
+        ...     "val_kl": [0.0] * 5 + [2.0] * 20, "val_nelbo": [30.0] * 5 + [25 - e / 4 for e in range(20)]}}]
+        >>> still_moving(runs)
+        True
+    """
+    exit_epoch = plateau_exit(runs)
+    return exit_epoch is None or not protocol.flattened(mean_curve(runs, f"val_{METRIC}")[exit_epoch - 1:])
+
+
+def chosen_width(runs: Sequence[Mapping], bridge: str) -> int:
+    """The width of DAB's ``bridge`` kind with the best mean validation N-ELBO (the kind's
+    own choice, to compare the kinds on the test split)."""
+    widths = sorted({r["settings"]["variant"]["width"] for r in variant_runs(runs, "dab", bridge=bridge)})
+    if not widths:
+        raise ValueError(f"the runs hold no DAB run with a {bridge} bridge")
+    return min(widths, key=lambda w: protocol.mean(variant_runs(runs, "dab", bridge=bridge, width=w),
+                                                   f"val_{METRIC}"))
+
+
+def relative_gain(a: Sequence[Mapping], b: Sequence[Mapping]) -> float:
+    """``(N-ELBO(b) - N-ELBO(a)) / N-ELBO(b)``, mean test N-ELBOs over the seeds: ``a``'s gain over ``b``."""
+    ref = protocol.mean(b, f"test_{METRIC}")
+    return (ref - protocol.mean(a, f"test_{METRIC}")) / ref
+
+
+def findings(runs: Sequence[Mapping]) -> dict:
+    """The chapter's claims, computed from one results file's runs:
+
+    * ``chosen``: the variant each method's validation N-ELBO chose; ``n_variants``: how many
+      it had; ``at_grid_edge``: the methods whose chosen numeric knob is an end of its grid;
+      ``still_rising``: the methods whose chosen variant's mean validation curve has not
+      settled by the end of the budget (:func:`still_moving`: it never left the collapsed
+      plateau, or has not flattened since it did);
+      ``trained_beats_untrained``: the methods whose chosen variant's test N-ELBO beats the
+      untrained networks', paired by seed;
+    * ``plateau_exit``: per method (chosen variant), the epoch from which the code carries
+      :data:`COLLAPSED_KL` nat or more to the end (:func:`plateau_exit`; ``None``: never);
+    * the comparisons of :data:`PAIRS`: the paired verdict of the first method's chosen
+      variant against the second's, or ``"not testable at this budget"`` when either chosen
+      curve has not flattened; ``dab_gain_over_relax``: DAB's relative gain over RELAX
+      (:func:`relative_gain`, rounded to 3), ``paper_gain_reached``: whether it is at least
+      :data:`PAPER_GAIN_OVER_RELAX`;
+    * ``elementwise_vs_dense``: DAB with the element-wise bridge against the dense one, each
+      at the width its own validation N-ELBO chose (:func:`chosen_width`), paired by seed
+      (not testable when either curve has not flattened);
+      ``widths``: those widths;
+    * ``bridge``: per kind (at its chosen width), the mean test imitation error and the mean
+      last-epoch validation cosines of DAB's gradient with straight-through's and with the
+      binary Concrete's, rounded to 2;
+    * ``calls_per_step``: the solver calls per step of each method (chosen variant);
+    * ``means``: each method's chosen variant's mean test N-ELBO and the untrained networks'
+      (``untrained``), rounded to 2.
+
+    Raises:
+        ValueError: a method has no run, or a run was not recorded under the protocol.
+    """
+    sel = selections(runs)
+    missing = [m for m in METHODS if m not in sel]
     if missing:
         raise ValueError(f"the runs lack the methods {missing}")
-    nelbo = {key[0]: v["test_nelbo"] for key, v in s.items()}
-    mean = lambda method, metric: s[(method,)][metric][0]  # noqa: E731
-    curves = [r["history"]["train_bridge_error"] for r in runs if r["method"] == "dab"]
-    first = sum(c[0] for c in curves) / len(curves)
-    last = sum(c[-1] for c in curves) / len(curves)
-    return {
-        "dab_beats_relax": compare(nelbo["dab"], nelbo["relax"]) == "better",
-        "dab_gain_over_relax_at_least_9pct": relative_gain(runs, "dab", "relax") >= PAPER_GAIN_OVER_RELAX,
-        "relax_beats_dab": compare(nelbo["relax"], nelbo["dab"]) == "better",
-        "dab_on_par_with_reinforce": compare(nelbo["dab"], nelbo["reinforce"]) == "on par",
-        "relax_beats_reinforce": compare(nelbo["relax"], nelbo["reinforce"]) == "better",
-        "gumbel_st_beats_dab": compare(nelbo["gumbel_st"], nelbo["dab"]) == "better",
-        "relax_on_par_with_gumbel_st": compare(nelbo["relax"], nelbo["gumbel_st"]) == "on par",
-        "dab_code_carries_most_kl": all(mean("dab", "test_kl") > mean(m, "test_kl") for m in METHODS if m != "dab"),
-        "dab_reconstruction_better_than_relax_and_gumbel_st": all(
-            mean("dab", "test_reconstruction") < mean(m, "test_reconstruction") for m in ("relax", "gumbel_st")),
-        "bridge_error_halves": last < 0.5 * first,
-        "bridge_error_below_0.05": last < 0.05,
-        "bridge_error_near_0.1": 0.05 < last < 0.15,
-        "all_still_improving": all(c[-1] < c[max(0, len(c) - 21)] for c in mean_curves(runs, "test_nelbo").values()),
-    }
+    rising = {m for m, s in sel.items() if still_moving(s.runs)}
+    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
+                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+                 "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
+                 "still_rising": sorted(rising),
+                 "trained_beats_untrained": sorted(m for m, s in sel.items()
+                                                   if protocol.beats_untrained(s.runs, METRIC, False)),
+                 "plateau_exit": {m: plateau_exit(s.runs) for m, s in sel.items()}}
+    for name, (a, b) in PAIRS.items():
+        testable = not ({a, b} & rising)
+        out[name] = verdict(sel[a].runs, sel[b].runs) if testable else "not testable at this budget"
+    out["dab_gain_over_relax"] = round(relative_gain(sel["dab"].runs, sel["relax"].runs), 3)
+    out["paper_gain_reached"] = out["dab_gain_over_relax"] >= PAPER_GAIN_OVER_RELAX
+    widths = {kind: chosen_width(runs, kind) for kind in ("dense", "elementwise")}
+    kinds = {kind: variant_runs(runs, "dab", bridge=kind, width=w) for kind, w in widths.items()}
+    out["widths"] = widths
+    kinds_moving = any(still_moving(k) for k in kinds.values())
+    out["elementwise_vs_dense"] = ("not testable at this budget" if kinds_moving
+                                   else verdict(kinds["elementwise"], kinds["dense"]))
+    out["bridge"] = {kind: {"error": round(protocol.mean(k, "test_bridge_error"), 2),
+                            "cosine_st": round(mean_curve(k, "val_cosine_st")[-1], 2),
+                            "cosine_gumbel": round(mean_curve(k, "val_cosine_gumbel")[-1], 2)}
+                     for kind, k in kinds.items()}
+    out["calls_per_step"] = {m: round(protocol.mean(s.runs, "solver_calls_per_step"), 3) for m, s in sel.items()}
+    out["means"] = {m: round(protocol.mean(s.runs, f"test_{METRIC}"), 2) for m, s in sel.items()}
+    out["means"]["untrained"] = round(protocol.mean(runs, f"untrained_test_{METRIC}"), 2)
+    return out
