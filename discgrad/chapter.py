@@ -26,6 +26,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "identity_linear": "Identity, linear loss",
     "identity_noise_linear": "Identity + noise margin, linear loss",
     "blackbox": "Blackbox",
+    "blackbox_std": "Blackbox + P_std",
     "perturbed": "Perturbed (Fenchel-Young)",
     "fenchel_young": "Fenchel-Young (perturbed)",
     "imle": "I-MLE",
