@@ -159,6 +159,7 @@ def test_findings_follow_the_runs_and_can_fail():
     assert found["plateau_exit"] == {m: 11 for m in dab_vae.METHODS}
     assert found["dab_vs_relax"] == "worse" and found["relax_vs_reinforce"] == "better"
     assert found["widths"] == {"dense": 32, "elementwise": 32} and found["elementwise_vs_dense"] == "better"
+    assert found["elementwise_vs_dense_by_width"] == {w: "better" for w in dab_vae.WIDTHS}
     assert found["dab_gain_over_relax"] < 0 and found["paper_gain_reached"] is False
     assert found["bridge"]["dense"] == {"error": 0.3, "cosine_st": 0.5, "cosine_gumbel": 0.8}
     assert found["means"]["untrained"] == 40.2
