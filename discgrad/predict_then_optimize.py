@@ -5,7 +5,7 @@ a linear program from features, a solver acts on the prediction, and what counts
 decision's cost under the true costs ``c``: the *regret*
 ``c^T y(c_hat) - z*(c)`` (for a min problem; ``z*(c) = min_y c^T y``). The SPO+ loss is a
 convex surrogate of the regret with a subgradient that needs one solver call. The
-estimators of :mod:`discgrad.estimators` train the same models from the solution ``y*(c)``
+estimators of ``discgrad.estimators`` train the same models from the solution ``y*(c)``
 alone; :class:`SolvedDataset` holds both ``y*(c)`` and ``z*(c)``, so either kind of method
 can train on it. All pieces take a solver with ``sense`` ``"min"`` or ``"max"``.
 
