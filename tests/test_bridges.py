@@ -97,3 +97,14 @@ def test_bridge_of_kind_builds_each_kind_and_refuses_others():
         assert bridge_of_kind(kind, 6, 4)(x).shape == x.shape
     with pytest.raises(ValueError, match="unknown bridge kind 'sparse'"):
         bridge_of_kind("sparse", 6, 4)
+
+
+def test_standardised_and_elementwise_bridges_are_permutation_equivariant():
+    """Permuting an instance's entries permutes the bridge's output (as for top-k and ranking,
+    whose output follows the scores around); the dense bridge does not."""
+    torch.manual_seed(1)
+    x, perm = torch.randn(4, 9), torch.randperm(9)
+    for bridge in (StandardisedBridge(hidden=8), bridge_of_kind("elementwise", 9, 8)):
+        assert torch.allclose(bridge(x[:, perm]), bridge(x)[:, perm], atol=1e-6)
+    dense = bridge_of_kind("dense", 9, 8)
+    assert not torch.allclose(dense(x[:, perm]), dense(x)[:, perm], atol=1e-3)
