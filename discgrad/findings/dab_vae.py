@@ -173,16 +173,10 @@ def findings(runs: Sequence[Mapping]) -> dict:
         ValueError: a method has no run, or a run was not recorded under the protocol.
     """
     sel = selections(runs)
-    missing = [m for m in METHODS if m not in sel]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
     rising = {m for m, s in sel.items() if still_moving(s.runs)}
-    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
-                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+    out: dict = {**protocol.chosen_summary(sel, METHODS, METRIC, False),
                  "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
                  "still_rising": sorted(rising),
-                 "trained_beats_untrained": sorted(m for m, s in sel.items()
-                                                   if protocol.beats_untrained(s.runs, METRIC, False)),
                  "plateau_exit": {m: plateau_exit(s.runs) for m, s in sel.items()}}
     for name, (a, b) in PAIRS.items():
         testable = not ({a, b} & rising)

@@ -167,15 +167,9 @@ def findings(runs: Sequence[Mapping]) -> dict:
         ValueError: a method has no run, or a run was not recorded under the protocol.
     """
     sel = selections(runs)
-    missing = [m for m in METHODS if m not in sel]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
-                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+    out: dict = {**protocol.chosen_summary(sel, METHODS, "nelbo", False),
                  "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
-                 "still_falling": sorted(m for m, s in sel.items() if still_falling(s.runs)),
-                 "trained_beats_untrained": sorted(m for m, s in sel.items()
-                                                   if protocol.beats_untrained(s.runs, "nelbo", False))}
+                 "still_falling": sorted(m for m, s in sel.items() if still_falling(s.runs))}
     claims = {}
     for name, ((ma, ka), (mb, kb), theirs) in PAPER_PAIRS.items():
         a, b = _runs(runs, sel, ma, ka), _runs(runs, sel, mb, kb)

@@ -836,22 +836,9 @@ FINDINGS: dict[str, dict] = {
             },
         },
     },
-    "gpu": {
-        "projection_vs_none": {
-            "Discrete VAE, top-k (digits)": "better",
-            "Learning to explain, k = 10": "better",
-            "Keypoint matching": "better",
-            "Retrieval, digits": "better",
-            "Warcraft-like shortest path, 12x12": "better",
-            "Sequence sorting, L = 5": "better",
-            "Classification through top-k": "better",
-            "Autoencoder, binary code": "better",
-            "Autoencoder, one-hot code": "better",
-            "Predict-then-optimize, shortest path 5x5": "worse",
-            "Predict-then-optimize, knapsack": "on par",
-        },
-    },
 }
+#: The reading stated at every scale: the cpu table's projection verdicts (see above).
+FINDINGS["gpu"] = {"projection_vs_none": FINDINGS["cpu"]["projection_vs_none"]}
 
 
 

@@ -159,16 +159,10 @@ def findings(runs: Sequence[Mapping]) -> dict:
         ValueError: a method has no run, or a run was not recorded under the protocol.
     """
     sel = selections(runs)
-    missing = [m for m in METHODS if m not in sel]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-    out: dict = {"chosen": {m: sel[m].variant for m in METHODS},
-                 "n_variants": {m: sel[m].n_variants for m in METHODS},
+    out: dict = {**protocol.chosen_summary(sel, METHODS, METRIC, False),
                  "at_grid_edge": sorted(m for m in METHODS if protocol.at_grid_edge(METHODS[m], sel[m].variant)
                                         and "alpha" not in METHODS[m].grid),
-                 "still_rising": sorted(m for m in METHODS if protocol.still_moving(sel[m].runs, METRIC)),
-                 "trained_beats_untrained": sorted(m for m in METHODS
-                                                   if protocol.beats_untrained(sel[m].runs, METRIC, False))}
+                 "still_rising": sorted(m for m in METHODS if protocol.still_moving(sel[m].runs, METRIC))}
     out["verdicts"] = {}
     for problem in PROBLEMS:
         mine = {name: verdict(sel[f"{problem}_{a}"].runs, sel[f"{problem}_{b}"].runs) for name, (a, b) in PAIRS.items()}

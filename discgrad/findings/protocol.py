@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.methods import Method
-from discgrad.experiments.summary import Difference, by_seed, mean_curves, mean_std, paired_difference
+from discgrad.experiments.summary import Difference, Selection, by_seed, mean_curves, mean_std, paired_difference
 
 #: A curve has flattened when its last ``FLAT_EPOCHS`` epochs changed it by less than
 #: ``FLAT_SHARE`` of its whole change since the first epoch.
@@ -71,3 +71,36 @@ def at_grid_edge(method: Method, variant: Mapping) -> bool:
     """
     return any(isinstance(v, (int, float)) and not isinstance(v, bool)
                and v in (min(method.grid[n]), max(method.grid[n])) for n, v in variant.items())
+
+
+def chosen_summary(sel: Mapping[str, Selection], methods: Mapping[str, Method], metric: str,
+                   higher_is_better: bool) -> dict:
+    """What every chapter states first about its chosen variants (``sel``, from
+    :func:`~discgrad.experiments.summary.select_variants`): ``chosen`` (each method's knobs),
+    ``n_variants`` (how many it was chosen from) and ``trained_beats_untrained`` (the methods
+    whose trained networks beat the untrained ones on the test metric, paired by seed).
+
+    Raises:
+        ValueError: a method of ``methods`` has no selection (its runs are missing).
+    """
+    missing = [m for m in methods if m not in sel]
+    if missing:
+        raise ValueError(f"the runs lack the methods {missing}")
+    return {"chosen": {m: sel[m].variant for m in methods},
+            "n_variants": {m: sel[m].n_variants for m in methods},
+            "trained_beats_untrained": sorted(m for m in methods
+                                              if beats_untrained(sel[m].runs, metric, higher_is_better))}
+
+
+def all_tied(runs: Sequence[Mapping], method: str, spec: Method, metric: str) -> bool:
+    """Whether every variant of ``method`` (grid ``spec``) has the same mean ``val_<metric>``:
+    the choice then falls on the first variant and says nothing (a tied grid's edge is no edge).
+
+    Example:
+        >>> r = [{"method": "m", "seed": 0, "settings": {"variant": {"a": a}}, "metrics": {"val_x": 1.0}}
+        ...      for a in (1, 2)]
+        >>> all_tied(r, "m", Method("f", grid={"a": [1, 2]}), "x")
+        True
+    """
+    means = {round(mean(variant_runs(runs, method, **v), f"val_{metric}"), 12) for v in spec.variants()}
+    return len(means) == 1

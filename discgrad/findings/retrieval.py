@@ -135,15 +135,9 @@ def findings(runs: Sequence[Mapping]) -> dict:
         ValueError: a method has no run, or a run was not recorded under the protocol.
     """
     sel = selections(runs)
-    missing = [m for m in METHODS if m not in sel]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
-                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+    out: dict = {**protocol.chosen_summary(sel, METHODS, METRIC, True),
                  "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
                  "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, METRIC)),
-                 "trained_beats_untrained": sorted(m for m, s in sel.items()
-                                                   if protocol.beats_untrained(s.runs, METRIC, True)),
                  "std_beats_untrained": against(variant_runs(runs, "identity", projection="std"),
                                                 "untrained") == "better",
                  "beats_pixels": sorted(m for m, s in sel.items() if against(s.runs, "pixels") == "better")}

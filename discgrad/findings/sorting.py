@@ -136,15 +136,9 @@ def findings(runs: Sequence[Mapping]) -> dict:
         ValueError: a method has no run, or a run was not recorded under the protocol.
     """
     sel = selections(runs)
-    missing = [m for m in METHODS if m not in sel]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
-                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+    out: dict = {**protocol.chosen_summary(sel, METHODS, "accuracy", True),
                  "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)),
-                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, "accuracy")),
-                 "trained_beats_untrained": sorted(m for m, s in sel.items()
-                                                   if protocol.beats_untrained(s.runs, "accuracy", True))}
+                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, "accuracy"))}
     for name, (a, b) in PAIRS.items():
         out[name] = verdict(sel[a].runs, sel[b].runs)
     for prefix, method in (("", "dab"), ("bounded_", "dab_bounded")):

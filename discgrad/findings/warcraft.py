@@ -133,14 +133,6 @@ def _same_curves(groups: Sequence[Sequence[Mapping]]) -> bool:
     return all(c == curves[0] for c in curves[1:])
 
 
-def _all_tied(runs: Sequence[Mapping], method: str) -> bool:
-    """Whether every variant of ``method`` has the same mean validation cost ratio (the
-    choice then falls on the first variant and says nothing)."""
-    means = {round(protocol.mean(variant_runs(runs, method, **v), f"val_{METRIC}"), 12)
-             for v in METHODS[method].variants()}
-    return len(means) == 1
-
-
 def claim_status(runs: Sequence[Mapping], sel: Mapping[str, Selection] | None = None) -> dict[str, str]:
     """Each of :data:`PAPER_CLAIMS`: "held" (paired verdict "on par"), "not held" (better or
     worse), or "not testable at this budget" (a group's mean validation curve has not
@@ -193,16 +185,10 @@ def findings(runs: Sequence[Mapping]) -> dict:
         ValueError: a method has no run, or a run was not recorded under the protocol.
     """
     sel = selections(runs)
-    missing = [m for m in METHODS if m not in sel]
-    if missing:
-        raise ValueError(f"the runs lack the methods {missing}")
-    out: dict = {"chosen": {m: s.variant for m, s in sel.items()},
-                 "n_variants": {m: s.n_variants for m, s in sel.items()},
+    out: dict = {**protocol.chosen_summary(sel, METHODS, METRIC, False),
                  "at_grid_edge": sorted(m for m, s in sel.items() if protocol.at_grid_edge(METHODS[m], s.variant)
-                                        and not _all_tied(runs, m)),
-                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, METRIC)),
-                 "trained_beats_untrained": sorted(m for m, s in sel.items()
-                                                   if protocol.beats_untrained(s.runs, METRIC, False))}
+                                        and not protocol.all_tied(runs, m, METHODS[m], METRIC)),
+                 "still_rising": sorted(m for m, s in sel.items() if protocol.still_moving(s.runs, METRIC))}
     for name, (a, b) in {**PAPER_PAIRS, **OTHER_PAIRS, **LOSS_PAIRS}.items():
         out[name] = verdict(sel[a].runs, sel[b].runs)
     out["norm_vs_none"] = verdict(variant_runs(runs, "identity", projection="norm"),
