@@ -42,7 +42,7 @@ from discgrad.findings.bench_estimators import SAMPLES  # noqa: E402
 from discgrad.results import results_root  # noqa: E402
 from discgrad.solvers import (Assignment, Ranking, TopK, clamped_shortest_path,  # noqa: E402
                               symmetric_tsp)
-from discgrad.timing import add_common_arguments, race, write_record  # noqa: E402
+from discgrad.timing import add_common_arguments, begin, race, write_record  # noqa: E402
 
 
 def cases() -> dict:
@@ -134,11 +134,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=11, help="timed rounds per measurement (median)")
     parser.add_argument("--out", default=str(results_root() / "bench" / "estimators.json"))
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
-    start = time.perf_counter()
+    args, load_before, start = begin(parser, argv)
     results = bench(args.repeats, clock=args.clock)
     wall = time.perf_counter() - start
     return write_record("estimators", __doc__, results, wall, __file__, argv, load_before, args.clock, args.out,

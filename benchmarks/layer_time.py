@@ -38,7 +38,7 @@ from discgrad.estimators import DAB, Blackbox, FenchelYoungLoss, Identity  # noq
 from discgrad.losses import absolute_loss  # noqa: E402
 from discgrad.results import results_root  # noqa: E402
 from discgrad.solvers import symmetric_tsp  # noqa: E402
-from discgrad.timing import add_common_arguments, race, write_record  # noqa: E402
+from discgrad.timing import add_common_arguments, begin, race, write_record  # noqa: E402
 
 
 def layers(n: int) -> dict:
@@ -99,11 +99,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, default=50, help="instances per batch")
     parser.add_argument("--out", default=str(results_root() / "bench" / "layer_time.json"))
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
-    start = time.perf_counter()
+    args, load_before, start = begin(parser, argv)
     results = bench(args.n, args.batch, args.repeats, args.clock)
     wall = time.perf_counter() - start
     return write_record("layer_time", __doc__, results, wall, __file__, argv, load_before, args.clock, args.out,

@@ -57,7 +57,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 from discgrad.results import results_root  # noqa: E402
 from discgrad.solvers import TSP, Assignment, Ranking, ShortestPath, TopK  # noqa: E402
 from discgrad.solvers.shortest_path import NEIGHBOURS  # noqa: E402
-from discgrad.timing import add_common_arguments, growth_exponent, race, write_record  # noqa: E402
+from discgrad.timing import add_common_arguments, begin, growth_exponent, race, write_record  # noqa: E402
 
 
 # ------------------------------------------------------------------ shortest-path baselines
@@ -277,12 +277,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--dijkstra-max", type=int, default=256,
                         help="time the per-instance Python Dijkstra on at most this many maps and scale")
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    load_before = os.getloadavg()
-    start = time.perf_counter()
+    args, load_before, start = begin(parser, argv)
     shortest = bench_shortest_path(args.sizes, args.batches, args.repeats, args.dijkstra_max, args.clock)
     tsp = bench_tsp(args.repeats, clock=args.clock)
     assignment = bench_assignment(args.repeats, clock=args.clock)

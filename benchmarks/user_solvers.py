@@ -47,7 +47,7 @@ def pyepo_ortools():
     except ImportError:
         return None
     return ort
-from discgrad.timing import add_common_arguments, race, write_record  # noqa: E402
+from discgrad.timing import add_common_arguments, begin, race, write_record  # noqa: E402
 
 
 def networkx_loop(solver: GraphShortestPath, graph: nx.DiGraph, index: dict, costs: torch.Tensor) -> torch.Tensor:
@@ -138,11 +138,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 256, 1024], help="instances per batch")
     parser.add_argument("--out", default=str(results_root() / "bench" / "user_solvers.json"))
     add_common_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
-    start = time.perf_counter()
+    args, load_before, start = begin(parser, argv)
     results = {"graph_shortest_path": bench_graph_shortest_path(args.batches, args.repeats, args.clock),
                "knapsack": bench_knapsack(args.batches, args.repeats, args.clock),
                "pyepo": None}

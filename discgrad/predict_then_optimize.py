@@ -33,6 +33,11 @@ def _objective(costs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (costs * y).flatten(1).sum(1)
 
 
+def _optimal_objectives(solver, c: torch.Tensor, z_true: torch.Tensor | None) -> torch.Tensor:
+    """``z*(c) = <c, y(c)>``, or the given ``z_true`` in ``c``'s dtype."""
+    return _objective(c, solver(c)) if z_true is None else z_true.to(c.dtype)
+
+
 def _check_pair(c_hat, c):
     check_costs(c_hat, "c_hat")
     check_costs(c, "c")
@@ -65,7 +70,7 @@ def regret(solver, c_hat: torch.Tensor, c: torch.Tensor, z_true: torch.Tensor | 
     """
     _check_pair(c_hat, c)
     with torch.no_grad():
-        z = _objective(c, solver(c)) if z_true is None else z_true.to(c.dtype)
+        z = _optimal_objectives(solver, c, z_true)
         return reduce_batch(_sign(solver) * (_objective(c, solver(c_hat)) - z), reduction)
 
 
@@ -83,7 +88,7 @@ def normalised_regret(solver, c_hat: torch.Tensor, c: torch.Tensor, z_true: torc
     """
     _check_pair(c_hat, c)
     with torch.no_grad():
-        z = _objective(c, solver(c)) if z_true is None else z_true.to(c.dtype)
+        z = _optimal_objectives(solver, c, z_true)
         total = regret(solver, c_hat, c, z, reduction="sum")
         scale = z.abs().sum()
         if scale == 0:

@@ -97,6 +97,23 @@ def add_common_arguments(parser) -> None:
                              "wall: wall time, for a quiet machine")
 
 
+def begin(parser, argv: Sequence[str] | None) -> tuple:
+    """Parse a benchmark script's arguments, apply ``--threads`` to torch, and note the load
+    and the start time: ``args, load_before, start``, what :func:`write_record` needs.
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser(); add_common_arguments(parser)
+        >>> args, load, start = begin(parser, ["--clock", "wall"])
+        >>> args.clock, len(load)
+        ('wall', 3)
+    """
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args, os.getloadavg(), time.perf_counter()
+
+
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """``python benchmarks/<script> <args>``: the command that reproduces a file.
 
