@@ -6,6 +6,7 @@ Every chapter's setup cell prints :func:`describe`; its results table names meth
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from .results import read_json, recorded_root
 from .scale import SCALES, device_name, get_device, get_scale
 
-__all__ = ["describe", "chapter_cost", "DISPLAY_NAMES", "display_name"]
+__all__ = ["describe", "describe_config", "chapter_cost", "DISPLAY_NAMES", "display_name"]
 
 #: The book's name of each method, the one map that every results table and figure uses.
 DISPLAY_NAMES: dict[str, str] = {
@@ -120,3 +121,16 @@ def chapter_cost(notebook: str, root: Path | str | None = None) -> str:
     cores = sorted({e.get("cpu_count") for e in entries if e.get("cpu_count")})
     machine = f"{'/'.join(str(c) for c in cores)} CPU cores, " if cores else ""
     return f"recorded run time of this chapter ({machine}chapter 16):\n  {', '.join(parts)}"
+
+
+def describe_config(config: dict, width: int = 88) -> str:
+    """An experiment's sizes as ``name = value`` pairs wrapped to the code box, for a
+    chapter's parameters cell (a reader sees the sizes, not a JSON dump).
+
+    Example:
+        >>> print(describe_config({"n_train": 256, "hidden": [32], "lr": 0.001}))
+        n_train = 256,  hidden = [32],  lr = 0.001
+    """
+    pairs = [f"{name} = {value}" for name, value in config.items()]
+    return textwrap.fill(",  ".join(pairs), width=width, break_long_words=False,
+                         break_on_hyphens=False)
