@@ -4,6 +4,7 @@ Book: chapter 1 introduces the cost-space pictures; the experiment chapters use 
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Mapping, Sequence
 
 import matplotlib as mpl
@@ -26,6 +27,10 @@ BOOK_STYLE = {
     "image.cmap": "viridis",
 }
 
+
+#: An internal method key (``identity_norm``, ``blackbox_lam20``), never a legend entry.
+_INTERNAL_KEY = re.compile(r"(?:identity|blackbox|perturbed|imle|gumbel|score_function|straight_through|"
+                           r"fenchel_young|spo_plus|two_stage|dab)(?:_[a-z0-9.]+)+")
 
 def use_book_style() -> None:
     """Apply the book's matplotlib style (labelled, light grid, no top/right spines).
@@ -90,12 +95,22 @@ def plot_regions(ax, labels: np.ndarray, s: torch.Tensor, t: torch.Tensor,
 
 def plot_curves(ax, curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", ylabel: str = "",
                 logy: bool = False):
-    """Plot named learning curves on one axis with labels and a legend."""
+    """Plot named learning curves on one axis, with the legend below the axes so that it
+    never covers a curve.
+
+    Raises:
+        ValueError: when a name is an internal method key (``identity_norm``): legends show
+            the book's display names (:func:`discgrad.chapter.display_name`).
+    """
+    for name in curves:
+        if _INTERNAL_KEY.fullmatch(str(name)):
+            raise ValueError(f"the curve name {name!r} is an internal method key; label it with "
+                             f"discgrad.chapter.display_name (or a name for the reader)")
     for name, values in curves.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=name, marker="o", markersize=3)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
     return ax
