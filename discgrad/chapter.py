@@ -6,7 +6,6 @@ Every chapter's setup cell prints :func:`describe`; its results table names meth
 """
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import torch
@@ -42,6 +41,13 @@ DISPLAY_NAMES: dict[str, str] = {
     "tanh": "tanh network (no discrete layer)",
     "spo_plus": "SPO+",
     "two_stage": "two-stage (MSE on the costs)",
+    "identity_grad_noise": "Identity, noisy gradient",
+    "blackbox_grad_noise": "Blackbox, noisy gradient",
+    "identity_flip": "Identity, corrupted labels",
+    "blackbox_flip": "Blackbox, corrupted labels",
+    "perturbed_3": "Perturbed, 3 samples",
+    "perturbed_10": "Perturbed, 10 samples",
+    "gumbel_softmax": "Gumbel-softmax",
 }
 
 
@@ -131,6 +137,12 @@ def describe_config(config: dict, width: int = 88) -> str:
         >>> print(describe_config({"n_train": 256, "hidden": [32], "lr": 0.001}))
         n_train = 256,  hidden = [32],  lr = 0.001
     """
-    pairs = [f"{name} = {value}" for name, value in config.items()]
-    return textwrap.fill(",  ".join(pairs), width=width, break_long_words=False,
-                         break_on_hyphens=False)
+    lines, line = [], ""
+    for name, value in config.items():   # a pair is never split across lines
+        pair = f"{name} = {value}"
+        if line and len(line) + 3 + len(pair) > width:
+            lines.append(line + ",")
+            line = pair
+        else:
+            line = f"{line},  {pair}" if line else pair
+    return "\n".join(lines + [line])

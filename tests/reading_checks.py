@@ -28,7 +28,8 @@ THEORY_BUDGET = {"02_estimator_zoo": 260, "03_negative_identity": 260,
 CODE_WIDTH = 88
 #: Method keys as the package spells them (``identity_norm``, ``blackbox_lam20``): the
 #: book shows display names (``discgrad.chapter.display_name``) instead.
-METHOD_KEY = re.compile(r"\b(?:identity|blackbox|perturbed|imle|gumbel|score_function|straight_through|"
+METHOD_KEY = re.compile(r"\b(?!dab_(?:autoencoder|vae|classification|sorting)\b)"   # experiment names
+                        r"(?:identity|blackbox|perturbed|imle|gumbel|score_function|straight_through|"
                         r"fenchel_young|spo_plus|two_stage|dab)_[a-z0-9_.]*[a-z0-9]\b")
 #: Paths of the machine that ran a chapter.
 MACHINE_PATH = re.compile(r"(?:/tmp/|/work/|/home/|/root/|/usr/|/var/folders/|site-packages|\.venv/)")
@@ -107,7 +108,7 @@ def output_problems(where: str, outputs: list[dict], labels: set[str] = frozense
                 problems.append(f"{where}: the internal method key {key.group()!r} in an output "
                                 f"(use discgrad.chapter.display_name)")
             for label in labels:
-                if re.search(rf"\({re.escape(label)}\)", shown):
+                if re.search(rf"(?<![\w-]){re.escape(label)}(?![\w-])", shown):
                     problems.append(f"{where}: the equation label ({label}) in an output; "
                                     f"write its number in the prose instead")
             if mime == "text/html" and "<table" in text and not TABLE_CAPTION.search(shown):
