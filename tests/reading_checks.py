@@ -37,6 +37,9 @@ MACHINE_PATH = re.compile(r"(?:/tmp/|/work/|/home/|/root/|/usr/|/var/folders/|si
 DUMP = re.compile(r"""^\s*(?:OrderedDict\(\[?|\[?\{)\s*["'][^"']+["']\s*:""", re.M)
 TABLE_CAPTION = re.compile(r"Table\s+\d+\.\d+")
 CHAPTER_MENTION = re.compile(r"\b[Cc]hapters?\s+\d+")
+#: A figure named by a typed number: figures are captioned in their cell's metadata
+#: (``mystnb.figure``), numbered by Sphinx and referred to with {numref}.
+FIGURE_MENTION = re.compile(r"\b(?:Figures?|Figs?\.)\s+\d+\.\d+")
 
 
 def load(path: Path | str) -> dict:
@@ -122,6 +125,7 @@ def equation_labels(nb: dict) -> set[str]:
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
             labels |= set(re.findall(r":label:\s*(\S+)", _source(cell)))
+            labels |= set(re.findall(r"\$\$\s*\(([\w-]+)\)", _source(cell)))   # $$ ... $$ (label)
     return {label for label in labels if "-" in label or "_" in label}
 
 
@@ -149,6 +153,9 @@ def prose_problems(name: str, markdown: str) -> list[str]:
                 for m in CHAPTER_MENTION.finditer(text)]
     problems += [f"{name}: the internal method key {m.group()!r} in the prose"
                  for m in METHOD_KEY.finditer(text)]
+    problems += [f"{name}: {m.group()!r} typed by hand; caption the figure in its cell's mystnb.figure "
+                 f"metadata and refer to it with {{numref}}`Figure %s <name>`"
+                 for m in FIGURE_MENTION.finditer(text)]
     return problems
 
 
@@ -169,7 +176,6 @@ def check_notebook(path: Path | str, execute: bool = True) -> list[str]:
     if execute:
         os.environ.setdefault("DISCGRAD_SCALE", "smoke")
         os.environ.setdefault("DISCGRAD_PROGRESS", "0")
-        os.environ.setdefault("MPLBACKEND", "Agg")
         NotebookClient(nb, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     nb = json.loads(nbformat.writes(nb))

@@ -29,10 +29,10 @@ def test_the_checks_have_teeth():
     """Each rule fires on a made-up chapter that breaks it."""
     from reading_checks import output_problems
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1\n" * 151 + "y" * 89},
-                    {"cell_type": "markdown", "metadata": {}, "source": "as chapter 3 showed, identity_norm"}]}
+                    {"cell_type": "markdown", "metadata": {}, "source": "as chapter 3 showed, identity_norm (Figure 3.1)"}]}
     found = " ".join(code_problems("t", nb) + notebook_prose_problems("t", nb))
     assert "152 visible code lines" in found and "89 characters" in found
-    assert "'chapter 3' is not a link" in found and "identity_norm" in found
+    assert "'chapter 3' is not a link" in found and "identity_norm" in found and "'Figure 3.1' typed" in found
     outs = [{"output_type": "stream", "text": "/tmp/ipykernel_1/2.py:3: UserWarning\n"},
             {"output_type": "stream", "text": '{"n_train": 4}\n'},
             {"output_type": "display_data", "data": {"text/html": "<table><tr><td>gumbel_st</td></tr></table>"}},
