@@ -89,7 +89,8 @@ def plot_regions(ax, labels: np.ndarray, s: torch.Tensor, t: torch.Tensor,
                    cmap=colours, vmin=-0.5, vmax=n - 0.5, aspect="auto", interpolation="nearest")
     if names is not None:
         handles = [mpl.patches.Patch(color=colours(i), label=names[i]) for i in range(n)]
-        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=True)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8,
+                  frameon=False)   # below the axes, never over the regions
     return im
 
 

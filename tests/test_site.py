@@ -8,7 +8,8 @@ system chromium). A page fails on a console error, an image or script that did n
 formula left unrendered by MathJax, a second visible search box, a notebook page without its
 Colab launch link, or an internal link to a page or anchor that does not exist; on raw LaTeX
 outside maths, an internal method key or a machine path a reader can see, a plain-text
-"chapter N", a results table without a numbered caption, or more visible code than the
+"chapter N", a results table or an output figure without a numbered caption, a caption on a
+cell that draws nothing, or more visible code than the
 chapter's budget (``tests/reading_checks.py``); and, at 412 px, on a page wider than the
 screen or a table or display equation wider than its column that does not scroll.
 Screenshots of the intro and chapter 1 are saved under $TMPDIR/discgrad-site for a person to
@@ -193,6 +194,10 @@ _READ_PAGE = """() => {
     code: [...main.querySelectorAll('.cell_input pre')].filter(visible).map(e => e.innerText),
     tables: [...main.querySelectorAll('.cell_output table')].map(t => t.innerText),
     alts: [...main.querySelectorAll('img')].map(i => i.alt || ''),
+    bare: [...main.querySelectorAll('.cell_output img')].filter(i => !i.closest('figure')).length,
+    empty: [...main.querySelectorAll('figure')].filter(f => !f.querySelector('img, svg')).length,
+    uncaptioned: [...main.querySelectorAll('figure')]
+                   .filter(f => !(f.querySelector('figcaption .caption-number'))).length,
   };
 }"""
 
@@ -225,6 +230,12 @@ def test_pages_meet_the_reading_standard(site):
                          for text in seen["outputs"] if MACHINE_PATH.search(text)]
             problems += [f"{name}: a table without a numbered caption: {text[:60]!r}"
                          for text in seen["tables"] if not TABLE_CAPTION.search(text)]
+            if seen["bare"]:
+                problems.append(f"{name}: {seen['bare']} figure(s) without a caption (mystnb.figure)")
+            if seen["empty"]:
+                problems.append(f"{name}: {seen['empty']} caption(s) on a cell that draws no figure")
+            if seen["uncaptioned"]:
+                problems.append(f"{name}: {seen['uncaptioned']} figure(s) without a numbered caption")
             if name.startswith("notebooks/"):
                 stem = Path(name).stem
                 lines = [line for block in seen["code"] for line in block.rstrip("\n").split("\n")]
