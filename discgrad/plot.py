@@ -102,6 +102,15 @@ def plot_curves(ax, curves: Mapping[str, Sequence[float]], xlabel: str = "epoch"
     Raises:
         ValueError: when a name is an internal method key (``identity_norm``): legends show
             the book's display names (:func:`discgrad.chapter.display_name`).
+
+    Example:
+        >>> fig, ax = plt.subplots()
+        >>> _ = plot_curves(ax, {"Identity + P_norm": [1.0, 0.5]}, ylabel="loss")
+        >>> plot_curves(ax, {"identity_norm": [1.0, 0.5]})
+        Traceback (most recent call last):
+        ...
+        ValueError: the curve name 'identity_norm' is an internal method key; ...
+        >>> plt.close(fig)
     """
     for name in curves:
         if _INTERNAL_KEY.fullmatch(str(name)):
