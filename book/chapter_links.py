@@ -108,6 +108,13 @@ def write(check: bool = False) -> list[str]:
                 continue
             old["source"] = cell["source"]
         else:
+            title = nb["cells"][0]
+            lines = "".join(title["source"]).splitlines(keepends=True)
+            if len(lines) > 1:   # the header goes right under the title: split the title cell
+                title["source"] = [lines[0].rstrip("\n")]
+                rest = "".join(lines[1:]).lstrip("\n")
+                nb["cells"].insert(1, {"cell_type": "markdown", "id": f"{HEADER_ID[:4]}e0{chapter:02d}",
+                                       "metadata": {}, "source": rest.splitlines(keepends=True)})
             nb["cells"].insert(1, cell)
         stale.append(stem)
         if not check:
