@@ -192,7 +192,8 @@ _READ_PAGE = """() => {
                            c.querySelectorAll('.highlight').forEach(h => h.remove());
                            return c.innerText; }),
     code: [...main.querySelectorAll('.cell_input pre')].filter(visible).map(e => e.innerText),
-    tables: [...main.querySelectorAll('.cell_output table')].map(t => t.innerText),
+    // a table's caption is its <caption> or a line of its own output (below its scroll box)
+    tables: [...main.querySelectorAll('.cell_output table')].map(t => (t.closest('.output') || t).innerText),
     alts: [...main.querySelectorAll('img')].map(i => i.alt || ''),
     bare: [...main.querySelectorAll('.cell_output img')].filter(i => !i.closest('figure')).length,
     empty: [...main.querySelectorAll('figure')].filter(f => !f.querySelector('img, svg')).length,
