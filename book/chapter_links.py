@@ -74,6 +74,8 @@ def header(chapter: int, stems: dict[int, str], used: list[tuple[str, str]]) -> 
     lines = [f"*Builds on:* {earlier}." if earlier else "*Builds on:* nothing but PyTorch."]
     if objects:
         lines.append(f"*Uses from `discgrad`:* {objects}.")
+    lines.append("*Notation:* as in the {doc}`table of symbols <../book/notation>`; a symbol that is "
+                 "not in it is defined where it is used.")
     return "\n\n".join(lines)
 
 

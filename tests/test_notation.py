@@ -27,8 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTATION = ROOT / "book" / "notation.md"
 #: the chapters the table covers, in the order of the book
-CHECKED = ["01_zero_gradients", "02_estimator_zoo", "03_negative_identity",
-           "04_projections_and_cost_collapse", "05_dab_bridge"]
+CHECKED = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 # Words that may stand between an article and a symbol without naming it: function words,
 # verbs, and qualifiers or roles that say which value, not what it is ("the smallest useful
@@ -40,7 +39,7 @@ under along between below above before after both either one two same other anot
 more less we our here there also just still even case given new whole first last next such
 much long current particular single finite fixed random small large smallest largest smaller
 larger useful bisected chosen different factor constant value contains adds gives makes moves
-multiplies
+multiplies paper direction directions signs code
 """.split())
 DETERMINERS = {"the", "a", "an", "of", "for"}
 SINGLE_LETTER = re.compile(r"^\\?[A-Za-z]+$")
@@ -152,7 +151,7 @@ def glosses(text, symbol):
         if not (pattern.fullmatch(alone) or alone == symbol):
             continue
         head = re.split(r"[.!?:;|]\s|\n\s*\n|^#+ ", text[max(0, start - 60):start])[-1]
-        words = re.findall(r"[A-Za-z][A-Za-z'-]*", head)
+        words = [w.removesuffix("'s") for w in re.findall(r"[A-Za-z][A-Za-z'-]*", head)]
         if (re.search(r"[A-Za-z'-]\s+$", head) and len(words) >= 2
                 and words[-2].lower() in DETERMINERS and words[-1].lower() not in STOPWORDS):
             found.append(words[-1].lower())
