@@ -182,6 +182,9 @@ FORMER_CLASHES = [   # (where, pattern, reason)
     ("prose", r"weight( decay)? \$\\lambda", "lambda as a weight (it is the interpolation strength)"),
     ("math", r"\\sigma\\big\(\(x", "sigma as the logistic function"),
     ("math", r"\\bar y_\\sigma", "the perturbed mean is y_sigma"),
+    ("math", r"Y\^\*|Y\^\\star|(?<![A-Za-z\\])Y_\{?ij|\\langle[^,]*,\s*Y\s*\\rangle",
+     "Y as a solution (Y is the feasible set; a solution is y, the target y^star)"),
+    ("math", r"(?<!_)\\sigma\s*\(|\\sigma'", "sigma as the logistic function (it is the noise scale)"),
 ]
 
 
