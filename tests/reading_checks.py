@@ -160,7 +160,25 @@ def prose_problems(name: str, markdown: str) -> list[str]:
 
 
 def notebook_prose_problems(name: str, nb: dict) -> list[str]:
-    return prose_problems(name, "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown"))
+    markdown = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    return prose_problems(name, markdown) + scaffolding_problems(name, markdown)
+
+
+def scaffolding_problems(name: str, markdown: str) -> list[str]:
+    """A chapter ends with a key-takeaways box and gives each exercise a hint in a dropdown."""
+    problems = []
+    if markdown.count("{admonition} Key takeaways") != 1:
+        problems.append(f"{name}: no (or more than one) 'Key takeaways' admonition")
+    exercises = markdown.split("## Exercises", 1)
+    if len(exercises) == 1:
+        problems.append(f"{name}: no '## Exercises' section")
+    else:
+        section = re.split(r"^## ", exercises[1], maxsplit=1, flags=re.M)[0]
+        hints = len(re.findall(r"\{admonition\} Hint\s*\n\s*:class: dropdown", section))
+        asked = len(re.findall(r"^\s{0,3}\d+\.\s", re.sub(r":::.*?:::", "", section, flags=re.S), re.M))
+        if hints == 0 or hints < asked:
+            problems.append(f"{name}: {asked} exercises and {hints} hint dropdowns")
+    return problems
 
 
 def check_notebook(path: Path | str, execute: bool = True) -> list[str]:

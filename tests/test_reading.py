@@ -33,6 +33,9 @@ def test_the_checks_have_teeth():
     found = " ".join(code_problems("t", nb) + notebook_prose_problems("t", nb))
     assert "152 visible code lines" in found and "89 characters" in found
     assert "'chapter 3' is not a link" in found and "identity_norm" in found and "'Figure 3.1' typed" in found
+    assert "'Key takeaways'" in found and "'## Exercises'" in found
+    nb["cells"][1]["source"] += "\n:::{admonition} Key takeaways\n:::\n## Exercises\n1. Do it.\n2. Again.\n"
+    assert "2 exercises and 0 hint dropdowns" in " ".join(notebook_prose_problems("t", nb))
     outs = [{"output_type": "stream", "text": "/tmp/ipykernel_1/2.py:3: UserWarning\n"},
             {"output_type": "stream", "text": '{"n_train": 4}\n'},
             {"output_type": "display_data", "data": {"text/html": "<table><tr><td>gumbel_st</td></tr></table>"}},
