@@ -81,9 +81,10 @@ def _pages(html):
                   if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                    reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_every_page_renders_in_chromium(site):
+@pytest.fixture(scope="module")
+def visits(site):
+    """Every page opened once at 1280 px: what failed while loading it, its anchors and
+    links, and what a reader sees on it (``_READ_PAGE``), for the two tests below."""
     assert CHROMIUM, "chromium is missing: .ci/run installs Debian's chromium for this test"
     from playwright.sync_api import sync_playwright
 
@@ -95,6 +96,7 @@ def test_every_page_renders_in_chromium(site):
     problems = []
     anchors = {}   # page url -> ids on it, to check links to #anchors
     links = set()
+    seen = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -142,9 +144,18 @@ def test_every_page_renders_in_chromium(site):
                     links.add((name, href))
             if name in ("book/intro.html", "notebooks/01_zero_gradients.html"):
                 page.screenshot(path=str(shots / name.replace("/", "_").replace(".html", ".png")), full_page=False)
+            seen[name] = page.evaluate(_READ_PAGE)   # for the reading-standard test
             page = _fresh(browser, page)
         browser.close()
-    for name, href in sorted(links):
+    return {"problems": problems, "anchors": anchors, "links": links, "seen": seen}
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_every_page_renders_in_chromium(site, visits):
+    html, base, missing = site
+    problems, anchors = list(visits["problems"]), visits["anchors"]
+    for name, href in sorted(visits["links"]):
         target, fragment = urldefrag(href)
         path = html / urlparse(target).path.lstrip("/")
         if path.is_dir():
@@ -207,47 +218,37 @@ _READ_PAGE = """() => {
 
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
                     reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_pages_meet_the_reading_standard(site):
+def test_pages_meet_the_reading_standard(visits):
     """What a reader sees on each rendered page (book/how_to_use.md, the reading standard)."""
-    assert CHROMIUM, "chromium is missing: .ci/run installs Debian's chromium for this test"
-    from playwright.sync_api import sync_playwright
-
-    html, base, _ = site
     problems = []
-    with sync_playwright() as p:
-        browser = _browser(p)
-        for name in _pages(html):
-            if name.startswith("api") or name.endswith("/api.html"):
-                continue   # the API reference documents the keys on purpose
-            page = _open(browser, urljoin(base, name), 1280, 1600)
-            seen = page.evaluate(_READ_PAGE)
-            page.close()
-            for mention in CHAPTER_MENTION.finditer(seen["prose"]):
-                problems.append(f"{name}: {mention.group()!r} in the prose is not a link")
-            for where, texts in (("prose", [seen["prose"]]), ("an output", seen["outputs"]),
-                                 ("an image's alt text", seen["alts"])):
-                for text in texts:
-                    problems += [f"{name}: the internal method key {m.group()!r} in {where}"
-                                 for m in METHOD_KEY.finditer(text)]
-            problems += [f"{name}: a machine path in an output: {text[:80]!r}"
-                         for text in seen["outputs"] if MACHINE_PATH.search(text)]
-            problems += [f"{name}: a table without a numbered caption: {text[:60]!r}"
-                         for text in seen["tables"] if not TABLE_CAPTION.search(text)]
-            if seen["bare"]:
-                problems.append(f"{name}: {seen['bare']} figure(s) without a caption (mystnb.figure)")
-            if seen["empty"]:
-                problems.append(f"{name}: {seen['empty']} caption(s) on a cell that draws no figure")
-            if seen["uncaptioned"]:
-                problems.append(f"{name}: {seen['uncaptioned']} figure(s) without a numbered caption")
-            if name.startswith("notebooks/"):
-                stem = Path(name).stem
-                lines = [line for block in seen["code"] for line in block.rstrip("\n").split("\n")]
-                budget = THEORY_BUDGET.get(stem, CODE_BUDGET)
-                if len(lines) > budget:
-                    problems.append(f"{name}: {len(lines)} visible code lines (budget {budget})")
-                problems += [f"{name}: a visible code line of {len(line)} characters: {line[:60]!r}"
-                             for line in lines if len(line) > CODE_WIDTH]
-        browser.close()
+    for name, seen in sorted(visits["seen"].items()):
+        if name.startswith("api") or name.endswith("/api.html"):
+            continue   # the API reference documents the keys on purpose
+        for mention in CHAPTER_MENTION.finditer(seen["prose"]):
+            problems.append(f"{name}: {mention.group()!r} in the prose is not a link")
+        for where, texts in (("prose", [seen["prose"]]), ("an output", seen["outputs"]),
+                             ("an image's alt text", seen["alts"])):
+            for text in texts:
+                problems += [f"{name}: the internal method key {m.group()!r} in {where}"
+                             for m in METHOD_KEY.finditer(text)]
+        problems += [f"{name}: a machine path in an output: {text[:80]!r}"
+                     for text in seen["outputs"] if MACHINE_PATH.search(text)]
+        problems += [f"{name}: a table without a numbered caption: {text[:60]!r}"
+                     for text in seen["tables"] if not TABLE_CAPTION.search(text)]
+        if seen["bare"]:
+            problems.append(f"{name}: {seen['bare']} figure(s) without a caption (mystnb.figure)")
+        if seen["empty"]:
+            problems.append(f"{name}: {seen['empty']} caption(s) on a cell that draws no figure")
+        if seen["uncaptioned"]:
+            problems.append(f"{name}: {seen['uncaptioned']} figure(s) without a numbered caption")
+        if name.startswith("notebooks/"):
+            stem = Path(name).stem
+            lines = [line for block in seen["code"] for line in block.rstrip("\n").split("\n")]
+            budget = THEORY_BUDGET.get(stem, CODE_BUDGET)
+            if len(lines) > budget:
+                problems.append(f"{name}: {len(lines)} visible code lines (budget {budget})")
+            problems += [f"{name}: a visible code line of {len(line)} characters: {line[:60]!r}"
+                         for line in lines if len(line) > CODE_WIDTH]
     assert not problems, "\n".join(problems)
 
 
