@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.dab_classification import METHODS
-from discgrad.experiments.summary import Selection, by_seed, mean_curves, paired_difference, select_variants
+from discgrad.experiments.summary import by_seed, mean_curves, paired_difference
 
 from . import protocol
 
@@ -64,18 +64,15 @@ PAIRS = {"dab_vs_straight_through": ("dab", "straight_through"), "dab_vs_identit
          "tanh_vs_identity": ("tanh", "identity")}
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation accuracy."""
-    return select_variants(runs, METRIC, higher_is_better=True)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule(METRIC, higher_is_better=True)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test accuracy, paired by seed."""
-    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=True)
 
 
 def gain_verdict(dab: Sequence[Mapping], st: Sequence[Mapping], gain: float = PAPER_GAIN) -> str:

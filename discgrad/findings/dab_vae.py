@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.dab_vae import METHODS
-from discgrad.experiments.summary import Selection, mean_curves, select_variants
+from discgrad.experiments.summary import mean_curves
 
 from . import protocol
 
@@ -73,18 +73,15 @@ FINDINGS: dict[str, dict] = {
 }
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation N-ELBO."""
-    return select_variants(runs, METRIC, higher_is_better=False)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule(METRIC, higher_is_better=False)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test N-ELBO, paired by seed (lower is better)."""
-    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=False)
 
 
 def mean_curve(runs: Sequence[Mapping], metric: str) -> list[float]:

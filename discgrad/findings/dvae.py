@@ -15,7 +15,7 @@ import math
 from typing import Mapping, Sequence
 
 from discgrad.experiments.dvae import METHODS
-from discgrad.experiments.summary import Selection, mean_curves, select_variants
+from discgrad.experiments.summary import mean_curves
 
 from . import protocol
 
@@ -89,18 +89,15 @@ FINDINGS: dict[str, dict] = {
 }
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation N-ELBO."""
-    return select_variants(runs, "nelbo", higher_is_better=False)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule("nelbo", higher_is_better=False)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test N-ELBO (lower is better), paired by seed."""
-    return protocol.verdict(a, b, "test_nelbo", higher_is_better=False)
 
 
 def _runs(runs, sel, method, knobs):

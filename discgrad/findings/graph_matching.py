@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.graph_matching import METHODS
-from discgrad.experiments.summary import Selection, mean_curves, select_variants
+from discgrad.experiments.summary import mean_curves
 
 from . import protocol
 
@@ -100,18 +100,15 @@ LOSS_PAIRS = {"linear_vs_absolute": ("identity_linear", "identity"),
               "noise_linear_vs_absolute": ("identity_noise_linear", "identity_noise")}
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation accuracy."""
-    return select_variants(runs, "accuracy", higher_is_better=True)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule("accuracy", higher_is_better=True)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test accuracy, paired by seed."""
-    return protocol.verdict(a, b, "test_accuracy", higher_is_better=True)
 
 
 def collapsed(runs: Sequence[Mapping], drop: float = 0.2) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.own_solver import METHODS, PROBLEMS
-from discgrad.experiments.summary import Selection, select_variants
 
 from . import protocol
 
@@ -114,18 +113,15 @@ PAIRS = {"spo_plus_vs_two_stage": ("spo_plus", "two_stage"),
          "identity_vs_spo_plus": ("identity", "spo_plus")}
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation normalised regret."""
-    return select_variants(runs, METRIC, higher_is_better=False)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule(METRIC, higher_is_better=False)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test normalised regret (lower is better), paired by seed."""
-    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=False)
 
 
 def _same_curves(a: Sequence[Mapping], b: Sequence[Mapping]) -> int:

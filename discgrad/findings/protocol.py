@@ -6,10 +6,12 @@ Book: "How to use this book" (how methods are compared).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from discgrad.experiments.methods import Method
-from discgrad.experiments.summary import Difference, Selection, by_seed, mean_curves, mean_std, paired_difference
+from discgrad.experiments.summary import (Difference, Selection, by_seed, mean_curves, mean_std, paired_difference,
+                                         select_variants)
 
 #: A curve has flattened when its last ``FLAT_EPOCHS`` epochs changed it by less than
 #: ``FLAT_SHARE`` of its whole change since the first epoch.
@@ -35,6 +37,35 @@ def difference(a: Sequence[Mapping], b: Sequence[Mapping], metric: str, higher_i
 def verdict(a: Sequence[Mapping], b: Sequence[Mapping], metric: str, higher_is_better: bool) -> str:
     """The :func:`difference`'s verdict for ``a``: "better", "worse" or "on par"."""
     return difference(a, b, metric, higher_is_better).verdict
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """How an experiment compares its methods on one metric: each method's variant is chosen
+    on ``val_<metric>`` (:meth:`selections`) and two methods are compared on
+    ``test_<metric>``, paired by seed (:meth:`verdict`). An experiment's findings module
+    binds its own, ``selections = RULE.selections``.
+
+    Example:
+        >>> rule = MetricRule("accuracy", higher_is_better=True)
+        >>> runs = [{"method": m, "seed": s, "settings": {"variant": {}},
+        ...          "metrics": {"val_accuracy": v, "test_accuracy": v}}
+        ...         for m, v in (("a", 0.9), ("b", 0.5)) for s in range(5)]
+        >>> rule.selections(runs)["a"].variant
+        {}
+        >>> rule.verdict(variant_runs(runs, "a"), variant_runs(runs, "b"))
+        'better'
+    """
+    metric: str
+    higher_is_better: bool
+
+    def selections(self, runs: Sequence[Mapping]) -> dict[str, Selection]:
+        """Each method's variant, chosen on the validation metric."""
+        return select_variants(runs, self.metric, higher_is_better=self.higher_is_better)
+
+    def verdict(self, a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
+        """``a`` against ``b`` on the test metric, paired by seed."""
+        return verdict(a, b, f"test_{self.metric}", self.higher_is_better)
 
 
 def beats_untrained(runs: Sequence[Mapping], metric: str, higher_is_better: bool) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from discgrad.experiments.retrieval import METHODS
-from discgrad.experiments.summary import Selection, by_seed, paired_difference, select_variants
+from discgrad.experiments.summary import by_seed, paired_difference
 
 from . import protocol
 
@@ -75,18 +75,15 @@ PAPER_PAIRS = {"noise_vs_identity": ("identity_noise", "identity"), "identity_vs
 OTHER_PAIRS = {"dab_vs_identity": ("dab", "identity"), "dab_vs_blackbox_std": ("dab", "blackbox_std")}
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation Recall@1."""
-    return select_variants(runs, METRIC, higher_is_better=True)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule(METRIC, higher_is_better=True)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test Recall@1, paired by seed."""
-    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=True)
 
 
 def collapses(runs: Sequence[Mapping]) -> bool:

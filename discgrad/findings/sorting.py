@@ -15,7 +15,7 @@ import math
 from typing import Mapping, Sequence
 
 from discgrad.experiments.sorting import METHODS
-from discgrad.experiments.summary import Selection, mean_curves, select_variants
+from discgrad.experiments.summary import mean_curves
 
 from . import protocol
 
@@ -80,18 +80,15 @@ def relative_gain(a: float, b: float) -> float:
     return (a - b) / b if b > 0 else math.inf
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation accuracy."""
-    return select_variants(runs, "accuracy", higher_is_better=True)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule("accuracy", higher_is_better=True)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test accuracy, paired by seed."""
-    return protocol.verdict(a, b, "test_accuracy", higher_is_better=True)
 
 
 def kind_selection(runs: Sequence[Mapping], method: str, bridge: str) -> list[Mapping]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from discgrad.experiments.summary import Selection, select_variants
+from discgrad.experiments.summary import Selection
 from discgrad.experiments.warcraft import METHODS
 
 from . import protocol
@@ -113,18 +113,15 @@ PAPER_CLAIMS = {
 }
 
 
-def selections(runs: Sequence[Mapping]) -> dict[str, Selection]:
-    """Each method's variant, chosen on the validation cost ratio."""
-    return select_variants(runs, METRIC, higher_is_better=False)
+#: Variants chosen on the validation metric, methods compared on the test metric
+#: (:class:`~discgrad.findings.protocol.MetricRule`).
+RULE = protocol.MetricRule(METRIC, higher_is_better=False)
+selections = RULE.selections
+verdict = RULE.verdict
 
 
 #: The runs of one method with the given knob values.
 variant_runs = protocol.variant_runs
-
-
-def verdict(a: Sequence[Mapping], b: Sequence[Mapping]) -> str:
-    """``a`` against ``b`` on the test cost ratio (lower is better), paired by seed."""
-    return protocol.verdict(a, b, f"test_{METRIC}", higher_is_better=False)
 
 
 def _same_curves(groups: Sequence[Sequence[Mapping]]) -> bool:
